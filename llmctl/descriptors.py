@@ -1,0 +1,147 @@
+"""Typed descriptors that plugins register: cheap to build, heavy work behind callables.
+
+A descriptor holds names, aliases, options and documentation. Anything that needs torch, transformers or peft sits
+behind a callable that imports those libraries only when it runs, so listing plugins stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """Parameter totals of a model; ``active`` differs from ``total`` for mixture-of-experts models."""
+
+    total: int
+    active: int
+    embedding: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One named model of a family: its hub id, aliases and the ``config.json`` that ``info`` reads."""
+
+    name: str
+    hub_id: str
+    config: Mapping[str, Any]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    instruct: bool = False
+    gated: bool = False
+
+    def names(self) -> tuple[str, ...]:
+        """Every name this model answers to: canonical name, aliases and hub id."""
+        return (self.name, *self.aliases, self.hub_id)
+
+
+@dataclass
+class Family:
+    """A model family: which transformers model types it handles and how to fine-tune and describe them."""
+
+    name: str
+    description: str
+    model_types: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    lora_target_modules: tuple[str, ...]
+    tiny_config: Mapping[str, Any]
+    chat_template: str | None = None
+    lora_target_parameters: tuple[str, ...] = ()
+    dora_target_modules: tuple[str, ...] | None = None
+    trust_remote_code: bool = False
+    finetune_defaults: Mapping[str, Any] = field(default_factory=dict)
+    count_parameters: Callable[[Mapping[str, Any]], ParameterCount] | None = None
+    gguf_architecture: str | None = None
+    plugin: str = ""
+
+    def model(self, name: str) -> ModelSpec:
+        """The model of this family that answers to ``name`` (case-insensitive)."""
+        wanted = name.lower()
+        for spec in self.models:
+            if wanted in (n.lower() for n in spec.names()):
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What a backend found on this machine."""
+
+    usable: bool
+    reason: str
+    device: str
+    dtype: str
+    devices: tuple[str, ...] = ()
+    memory_bytes: int | None = None
+
+
+@dataclass
+class Backend:
+    """A hardware backend; ``probe`` imports torch and reports whether it is usable here and why."""
+
+    name: str
+    description: str
+    priority: int
+    probe: Callable[[], BackendStatus]
+    plugin: str = ""
+
+
+@dataclass
+class Method:
+    """A fine-tuning or alignment method run by the shared training loop."""
+
+    name: str
+    description: str
+    kind: str = "sft"
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    build: Callable[..., Any] | None = None
+    plugin: str = ""
+
+
+@dataclass
+class Quantizer:
+    """A quantizer: the schemes it writes and the backends it needs."""
+
+    name: str
+    description: str
+    schemes: tuple[str, ...]
+    backends: tuple[str, ...] = ("cpu",)
+    quantize: Callable[..., Any] | None = None
+    plugin: str = ""
+
+
+@dataclass
+class Source:
+    """Where models come from: a hub, a local folder, a GGUF file, a PyPI package."""
+
+    name: str
+    description: str
+    priority: int
+    matches: Callable[[str], bool]
+    fetch: Callable[..., Any] | None = None
+    plugin: str = ""
+
+
+@dataclass
+class Engine:
+    """An inference engine and the artefact formats it runs."""
+
+    name: str
+    description: str
+    formats: tuple[str, ...]
+    available: Callable[[], tuple[bool, str]] = lambda: (True, "")
+    load: Callable[..., Any] | None = None
+    priority: int = 0
+    plugin: str = ""
+
+
+KIND_TYPES: dict[str, type] = {
+    "family": Family,
+    "method": Method,
+    "quantizer": Quantizer,
+    "backend": Backend,
+    "source": Source,
+    "engine": Engine,
+}

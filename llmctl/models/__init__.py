@@ -1,0 +1,1 @@
+"""Loading, saving and describing models; heavy libraries are imported inside functions only."""

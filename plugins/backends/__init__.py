@@ -1,0 +1,1 @@
+"""Builtin hardware-backend plugins."""
