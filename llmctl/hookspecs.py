@@ -5,7 +5,8 @@ Hook argument names are public API: never rename them, only add new hooks.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -1,9 +1,10 @@
 """Gemma 1, 2 and 3 (Google): GeGLU, RMSNorm with +1 scale, embeddings scaled by sqrt(hidden), 256k vocabulary."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import GEMMA
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _G1 = {"head_dim": 256, "tie_word_embeddings": True, "hidden_act": "gelu_pytorch_tanh",
        "hidden_activation": "gelu_pytorch_tanh", "rms_norm_eps": 1e-6, "bos_token_id": 2, "eos_token_id": 1,

@@ -1,9 +1,10 @@
 """Llama 2, Llama 3, 3.1 and 3.2 (Meta): RMSNorm, SwiGLU, RoPE, grouped-query attention."""
 
+from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
+from llmctl_plugins.families._templates import LLAMA3
+
 from llmctl.descriptors import Family, ModelSpec
 from llmctl.hookspecs import hookimpl
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import LLAMA2, LLAMA3
 
 _L2 = {"rms_norm_eps": 1e-5, "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2}
 _L3 = {"rms_norm_eps": 1e-5, "rope_theta": 500000.0, "bos_token_id": 128000, "eos_token_id": 128001}

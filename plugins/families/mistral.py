@@ -1,9 +1,10 @@
 """Mistral 7B: grouped-query attention and sliding-window attention."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import MISTRAL
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _V01 = decoder_config("mistral", 4096, 14336, 32, 32, 8, 32000, 32768, sliding_window=4096, rms_norm_eps=1e-5,
                       rope_theta=10000.0, bos_token_id=1, eos_token_id=2)

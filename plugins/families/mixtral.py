@@ -1,9 +1,10 @@
 """Mixtral: sparse mixture of experts, 8 experts per layer with the router picking two per token."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import DECODER_ATTENTION, decoder_config, tiny_config
 from llmctl_plugins.families._templates import MISTRAL
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _MOE = {"num_local_experts": 8, "num_experts_per_tok": 2, "rms_norm_eps": 1e-5, "bos_token_id": 1,
         "eos_token_id": 2}

@@ -1,9 +1,10 @@
 """OLMo and OLMo 2 (AI2): fully open models; OLMo 1 uses non-parametric layer norm."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import OLMO
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _O1 = {"bos_token_id": None, "eos_token_id": 50279, "pad_token_id": 1}
 _1B = decoder_config("olmo", 2048, 8192, 16, 16, 16, 50304, 2048, tie_word_embeddings=True, **_O1)

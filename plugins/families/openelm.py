@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmctl_plugins.families._configs import tiny_config
+
 from llmctl.descriptors import Family, ModelSpec, ParameterCount
 from llmctl.hookspecs import hookimpl
-from llmctl_plugins.families._configs import tiny_config
 
 
 def _make_divisible(value: float, divisor: int) -> int:
@@ -28,7 +29,7 @@ def count_openelm_parameters(config: Mapping[str, Any]) -> ParameterCount:
     total = 0
     qkv = _linspace(*config["qkv_multipliers"], layers)
     ffn = _linspace(*config["ffn_multipliers"], layers)
-    for q_mult, f_mult in zip(qkv, ffn):
+    for q_mult, f_mult in zip(qkv, ffn, strict=True):
         query_heads = _make_divisible(dim * q_mult, head_dim * groups) // head_dim
         kv_heads = query_heads // groups
         total += dim * (query_heads + 2 * kv_heads) * head_dim + query_heads * head_dim * dim

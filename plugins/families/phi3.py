@@ -1,9 +1,10 @@
 """Phi-3 (Microsoft): fused qkv and gate/up projections, trained on filtered and synthetic data."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import decoder_config, tiny_config
 from llmctl_plugins.families._templates import PHI3
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _PHI = {"rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000}
 _MINI = decoder_config("phi3", 3072, 8192, 32, 32, 32, 32064, 4096, **_PHI)

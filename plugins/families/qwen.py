@@ -1,9 +1,10 @@
 """Qwen 2.5 (Alibaba): grouped-query attention with biased q/k/v projections, 152k vocabulary."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import CHATML
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _Q = {"rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "bos_token_id": 151643, "eos_token_id": 151645}
 _0_5B = decoder_config("qwen2", 896, 4864, 24, 14, 2, 151936, 32768, **{**_Q, "tie_word_embeddings": True})

@@ -1,9 +1,10 @@
 """TinyLlama 1.1B: the Llama 2 architecture trained on 3T tokens."""
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import CHATML
+
+from llmctl.descriptors import Family, ModelSpec
+from llmctl.hookspecs import hookimpl
 
 _CONFIG = decoder_config("llama", 2048, 5632, 22, 32, 4, 32000, 2048, rms_norm_eps=1e-5, bos_token_id=1,
                          eos_token_id=2)
