@@ -1,0 +1,1 @@
+"""Benchmarks: the `make bench` suite and the measuring functions behind `llmctl benchmark`."""
