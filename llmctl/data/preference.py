@@ -1,0 +1,215 @@
+"""Preference data: prompt / chosen / rejected triples, as plain text or chat messages, with file:line errors.
+
+Accepted shapes (one JSON object per line in ``.jsonl``, or a list of them in ``.json``):
+
+- ``{"prompt": "...", "chosen": "...", "rejected": "..."}`` — plain text;
+- ``{"prompt": [messages], "chosen": [messages] | message | "...", "rejected": ...}`` — conversational;
+- ``{"chosen": [messages], "rejected": [messages]}`` — the prompt is the messages both share before the last one.
+
+Tokenized pairs are batched in trl's layout: ``[chosen_1 … chosen_B, rejected_1 … rejected_B]`` rows, right-padded,
+with a ``completion_mask`` that is 1 on answer tokens only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmctl.errors import DataError
+
+Messages = list[dict[str, str]]
+Text = str | Messages
+PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
+ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass(frozen=True)
+class PreferenceExample:
+    """One preference pair: the prompt, the preferred answer and the dispreferred one, with where it came from."""
+
+    prompt: Text
+    chosen: Text
+    rejected: Text
+    source: str = ""
+
+    @property
+    def conversational(self) -> bool:
+        """True when the prompt is a list of chat messages."""
+        return isinstance(self.prompt, list)
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """Token ids of a preference pair: the shared prompt and the two completions."""
+
+    prompt_ids: list[int]
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+
+
+def _records(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON value) for every record of a JSONL or JSON file."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+        if not isinstance(values, list):
+            raise DataError(f"{path}:1: expected a JSON list of objects")
+        lines = _object_lines(text, len(values))
+        yield from zip(lines, values, strict=True)
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno})") from None
+
+
+def _object_lines(text: str, count: int) -> list[int]:
+    """Best-effort line numbers of the top-level objects of a JSON list (for error messages)."""
+    lines, depth, line = [], 0, 1
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif char == "{":
+            if depth == 1:
+                lines.append(line)
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "[" and depth == 0:
+            depth = 1
+    return (lines + [line] * count)[:count]
+
+
+def _messages(value: Any, where: str, field: str) -> Messages:
+    """Validate a message list (or a single message) and return it as a list."""
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list) or not items:
+        raise DataError(f"{where}: field {field!r} must be a non-empty string or list of messages")
+    for index, message in enumerate(items):
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            raise DataError(f"{where}: field {field!r} message {index} needs 'role' and 'content'")
+        if message["role"] not in ROLES:
+            raise DataError(f"{where}: field {field!r} message {index} has unknown role {message['role']!r} "
+                            f"(expected one of {', '.join(ROLES)})")
+        if not isinstance(message["content"], str):
+            raise DataError(f"{where}: field {field!r} message {index} content must be a string")
+    return [{"role": m["role"], "content": m["content"]} for m in items]
+
+
+def _text(value: Any, where: str, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{where}: field {field!r} must be a non-empty string")
+    return value
+
+
+def parse_preference(record: Any, where: str) -> PreferenceExample:
+    """Validate one record and return it as a :class:`PreferenceExample` (``where`` is ``file:line``)."""
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object with fields prompt, chosen, rejected")
+    for field in ("chosen", "rejected"):
+        if field not in record:
+            raise DataError(f"{where}: missing field {field!r} (preference data needs prompt, chosen, rejected)")
+    chosen, rejected = record["chosen"], record["rejected"]
+    if "prompt" not in record:
+        if not (isinstance(chosen, list) and isinstance(rejected, list)):
+            raise DataError(f"{where}: missing field 'prompt' (preference data needs prompt, chosen, rejected)")
+        chosen, rejected = _messages(chosen, where, "chosen"), _messages(rejected, where, "rejected")
+        if len(chosen) < 2 or chosen[:-1] != rejected[:-1]:
+            raise DataError(f"{where}: without a 'prompt' field, chosen and rejected must share every message "
+                            "but the last")
+        example = PreferenceExample(chosen[:-1], chosen[-1:], rejected[-1:], where)
+    elif isinstance(record["prompt"], str):
+        prompt = _text(record["prompt"], where, "prompt")
+        example = PreferenceExample(prompt, _text(chosen, where, "chosen"), _text(rejected, where, "rejected"), where)
+    else:
+        prompt_messages = _messages(record["prompt"], where, "prompt")
+        as_messages = [
+            [{"role": "assistant", "content": _text(v, where, f)}] if isinstance(v, str) else _messages(v, where, f)
+            for f, v in (("chosen", chosen), ("rejected", rejected))
+        ]
+        example = PreferenceExample(prompt_messages, as_messages[0], as_messages[1], where)
+    if example.chosen == example.rejected:
+        raise DataError(f"{where}: 'chosen' and 'rejected' are identical, so the pair carries no preference")
+    return example
+
+
+def read_preferences(path: str | Path) -> list[PreferenceExample]:
+    """Every preference pair in a JSONL or JSON file; the first malformed record raises a one-line DataError."""
+    path = Path(path)
+    examples = [parse_preference(record, f"{path}:{line}") for line, record in _records(path)]
+    if not examples:
+        raise DataError(f"{path}: no preference pairs found")
+    return examples
+
+
+def is_preference_file(path: str | Path) -> bool:
+    """True when the first record of the file has both 'chosen' and 'rejected' fields."""
+    try:
+        for _, record in _records(Path(path)):
+            return isinstance(record, dict) and "chosen" in record and "rejected" in record
+    except DataError:
+        return False
+    return False
+
+
+def _render_conversation(tokenizer: Any, prompt: Messages, completion: Messages,
+                         chat_template: str | None) -> tuple[str, str]:
+    """Prompt text (with the generation prompt) and the completion text that the chat template appends to it."""
+    template = {"chat_template": chat_template} if chat_template and not tokenizer.chat_template else {}
+    prompt_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, **template)
+    full_text = tokenizer.apply_chat_template(prompt + completion, tokenize=False, **template)
+    if not full_text.startswith(prompt_text):
+        raise DataError("the chat template does not render the prompt as a prefix of the conversation; "
+                        "use plain-text preference data for this model")
+    return prompt_text, full_text[len(prompt_text):]
+
+
+def encode_preference(example: PreferenceExample, tokenizer: Any, max_length: int | None = None,
+                      chat_template: str | None = None) -> EncodedPair:
+    """Token ids for one pair; plain-text answers end with EOS, and long prompts lose their start first."""
+    if example.conversational:
+        prompt_text, chosen_text = _render_conversation(tokenizer, example.prompt, example.chosen, chat_template)
+        _, rejected_text = _render_conversation(tokenizer, example.prompt, example.rejected, chat_template)
+        prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        chosen_ids = tokenizer(chosen_text, add_special_tokens=False)["input_ids"]
+        rejected_ids = tokenizer(rejected_text, add_special_tokens=False)["input_ids"]
+    else:
+        prompt_ids = tokenizer(example.prompt)["input_ids"]
+        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        chosen_ids = tokenizer(example.chosen, add_special_tokens=False)["input_ids"] + eos
+        rejected_ids = tokenizer(example.rejected, add_special_tokens=False)["input_ids"] + eos
+    if max_length is not None:
+        longest = max(len(chosen_ids), len(rejected_ids))
+        keep_prompt = max(max_length - longest, min(len(prompt_ids), max_length // 2))
+        prompt_ids = prompt_ids[-keep_prompt:] if keep_prompt else []
+        room = max_length - len(prompt_ids)
+        chosen_ids, rejected_ids = chosen_ids[:room], rejected_ids[:room]
+    return EncodedPair(list(prompt_ids), list(chosen_ids), list(rejected_ids))
+
+
+def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, Any]:
+    """A padded batch: rows ``[chosen…, rejected…]`` with ``input_ids``, ``attention_mask``, ``completion_mask``."""
+    import torch
+
+    rows = [(p.prompt_ids, p.chosen_ids) for p in pairs] + [(p.prompt_ids, p.rejected_ids) for p in pairs]
+    width = max(len(prompt) + len(answer) for prompt, answer in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, (prompt, answer) in enumerate(rows):
+        length = len(prompt) + len(answer)
+        input_ids[row, :length] = torch.tensor(prompt + answer, dtype=torch.long)
+        attention_mask[row, :length] = 1
+        completion_mask[row, len(prompt):length] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "completion_mask": completion_mask}
