@@ -1,0 +1,104 @@
+"""Recipes: validation with file:line:key, placeholders and output names, and resuming after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from llmctl.recipes import RecipeError, available_recipes, load_recipe, plan, read_state
+from tests.cli_helpers import LLMCTL, run_llmctl
+
+RECIPE = """\
+name: tiny
+description: a test pipeline
+settings:
+  model: smollm2-135m
+steps:
+  - id: look
+    run: info ${model}
+  - id: where
+    run: env
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_step_key_names_file_line_and_key(tmp_path):
+    path = write(tmp_path, RECIPE.replace("    run: env\n", "    run: env\n    retries: 3\n"))
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path)
+    assert str(caught.value).startswith(f"{path}:10:") and "'retries'" in str(caught.value)
+    result = run_llmctl("recipe", "run", str(path))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {path}:10: unknown key 'retries'")
+
+
+def test_unknown_top_level_key_and_unknown_verb(tmp_path):
+    with pytest.raises(RecipeError, match=r":3: unknown key 'setings'"):
+        load_recipe(write(tmp_path, RECIPE.replace("settings:", "setings:")))
+    with pytest.raises(RecipeError, match=r":9: step 'where' runs unknown verb 'evn'; did you mean 'env'"):
+        load_recipe(write(tmp_path, RECIPE.replace("run: env", "run: evn")))
+
+
+def test_placeholders_and_artefact_names(tmp_path):
+    text = RECIPE + "  - id: train\n    run: finetune ${model} --method lora\n  - id: merge\n" \
+                    "    run: convert ${steps.train.output} --merge\n"
+    recipe = load_recipe(write(tmp_path, text))
+    steps = plan(recipe, {"model": "gemma3-270m"})
+    assert steps[0].argv == ["info", "gemma3-270m"]
+    train, merge = steps[2], steps[3]
+    assert train.output and train.output.endswith("-train") and train.argv[-2:] == ["--name", train.output]
+    assert merge.argv[1] == train.output
+    with pytest.raises(RecipeError, match="unknown placeholder"):
+        plan(load_recipe(write(tmp_path, RECIPE.replace("${model}", "${modle}"))), {"model": "x"})
+
+
+def test_unknown_override_is_one_line(tmp_path):
+    result = run_llmctl("recipe", "run", str(write(tmp_path, RECIPE)), "modle=x", "--dry-run")
+    assert result.returncode != 0 and "unknown setting 'modle'" in result.stderr
+
+
+def test_killed_recipe_resumes_from_the_interrupted_step(tmp_path):
+    slow = RECIPE.replace("run: env", "run: info mixtral-8x22b")
+    path = write(tmp_path, slow)
+    env = {**os.environ, "LLMCTL_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen([LLMCTL, "recipe", "run", str(path)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and "look" not in read_state_at(tmp_path / "home"):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # killed during step 2
+    process.wait()
+    assert list(read_state_at(tmp_path / "home")) == ["look"]
+    result = run_llmctl("recipe", "run", str(path), env={"LLMCTL_HOME": str(tmp_path / "home")})
+    assert result.returncode == 0, result.stderr
+    assert "done (skipped)" in result.stdout and "step 2/2: where" in result.stdout
+    assert "step 1/2" not in result.stdout
+    assert list(read_state_at(tmp_path / "home")) == ["look", "where"]
+
+
+def read_state_at(home: Path) -> dict:
+    old = os.environ.get("LLMCTL_HOME")
+    os.environ["LLMCTL_HOME"] = str(home)
+    try:
+        return read_state("tiny")["finished"]
+    finally:
+        os.environ["LLMCTL_HOME"] = old or ""
+
+
+def test_every_shipped_recipe_is_valid():
+    recipes = available_recipes()
+    for name, path in recipes.items():
+        recipe = load_recipe(path)
+        assert plan(recipe, recipe.settings), name
+    assert json.dumps(sorted(recipes))  # listing works even when there are none yet
