@@ -54,3 +54,16 @@ def lora(model: Any, r: int = 8, seed: int = 0, init_b: bool = False) -> Any:
                 if "lora_B" in name:
                     parameter.normal_(0, 0.05)
     return peft_model
+
+
+def llmctl_in_process(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """Run ``llmctl ARGS`` through the real entry point in this process (no second torch import): code, out, err."""
+    from llmctl.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
