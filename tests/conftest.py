@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 SHARED_HOME = Path(__file__).parent / ".cache" / "llmctl-home"
 
 os.environ["LLMCTL_HOME"] = str(SHARED_HOME)
@@ -17,3 +19,23 @@ os.environ.setdefault("LLMCTL_RUNS_DIR", str(Path(__file__).parent / ".cache" / 
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("HF_TOKEN", None)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_lm():
+    """A tiny random llama with a byte-level BPE tokenizer trained on llmctl's bundled evaluation text."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from llmctl.bench.quality import bundled_text
+    from llmctl.models.params import build_config
+    from llmctl.plugins import get_registry
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator([bundled_text()], trainers.BpeTrainer(vocab_size=512, special_tokens=["<pad>", "<eos>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<eos>", pad_token="<pad>")
+    config = build_config({**get_registry().family("llama").tiny_config, "vocab_size": bpe.get_vocab_size()})
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).eval(), tokenizer

@@ -9,24 +9,6 @@ from pathlib import Path
 import pytest
 
 from llmctl.bench.quality import bundled_text, perplexity_llamacpp, perplexity_transformers, windows
-from llmctl.models.params import build_config
-from llmctl.plugins import get_registry
-
-
-@pytest.fixture(scope="module")
-def tiny_lm():
-    """A tiny random llama with a byte-level BPE tokenizer trained on the bundled text."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.train_from_iterator([bundled_text()], trainers.BpeTrainer(vocab_size=512, special_tokens=["<pad>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe)
-    config = build_config({**get_registry().family("llama").tiny_config, "vocab_size": bpe.get_vocab_size()})
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config).eval(), tokenizer
 
 
 def test_windows_score_every_token_after_the_first_once():
@@ -35,10 +17,10 @@ def test_windows_score_every_token_after_the_first_once():
         assert scored == list(range(1, count))
 
 
-def test_single_window_equals_the_models_own_loss(tiny_lm):
+def test_single_window_equals_the_models_own_loss(tiny_text_lm):
     import torch
 
-    model, tokenizer = tiny_lm
+    model, tokenizer = tiny_text_lm
     text = bundled_text()[:2000]
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     result = perplexity_transformers(model, tokenizer, text, window=len(ids), stride=len(ids))
@@ -50,8 +32,8 @@ def test_single_window_equals_the_models_own_loss(tiny_lm):
     assert result.perplexity == pytest.approx(math.exp(loss), rel=1e-5)
 
 
-def test_sliding_window_scores_with_context(tiny_lm):
-    model, tokenizer = tiny_lm
+def test_sliding_window_scores_with_context(tiny_text_lm):
+    model, tokenizer = tiny_text_lm
     text = bundled_text()[:3000]
     narrow = perplexity_transformers(model, tokenizer, text, window=64, stride=32)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
