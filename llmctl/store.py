@@ -77,6 +77,24 @@ class Artifact:
         main = self.meta.get("file")
         return self.path / main if main else self.path
 
+    @property
+    def origin(self) -> str:
+        """Where the artefact came from (``hub:org/name@rev``, ``bundled:package``, ``local:/path`` …)."""
+        return str(self.meta.get("origin", ""))
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk as recorded when the artefact was written (measured when not recorded)."""
+        recorded = self.meta.get("size_bytes")
+        return int(recorded) if recorded is not None else directory_size(self.path)
+
+    def gguf_path(self) -> Path | None:
+        """The GGUF file of this artefact: the artefact itself, or the original kept beside a converted model."""
+        if self.format == "gguf":
+            return self.file()
+        kept = self.meta.get("gguf_file")
+        return self.path / kept if kept else None
+
 
 def read_meta(path: Path) -> dict[str, Any] | None:
     """The ``llmctl.json`` of an artefact directory, or None when it is missing or unreadable."""
