@@ -37,6 +37,29 @@ class ModelSpec:
         return (self.name, *self.aliases, self.hub_id)
 
 
+@dataclass(frozen=True)
+class GGUFMapping:
+    """How a family's transformers model types are written as one llama.cpp (GGUF) architecture.
+
+    The tensor names come from the ``gguf`` library's own map for ``architecture``; ``tensor_names`` adds or overrides
+    entries (HF name without ``.weight``/``.bias`` → GGUF name, ``{bid}`` for the block number). ``permute_qk``
+    reorders q/k projection rows from transformers' rotate-half layout to llama.cpp's interleaved rotary layout (the
+    ``llama`` architecture needs it, NEOX-rope architectures such as qwen2 and gemma3 do not). ``norm_offset`` is added
+    to every ``*norm.weight`` (Gemma stores ``scale - 1``). ``metadata(config)`` returns extra GGUF keys (``{arch}``
+    is replaced by the architecture name) for what the common keys do not cover. ``pre_tokenizer`` is llama.cpp's
+    pre-tokenizer name for a byte-level BPE tokenizer (``tokenizer.ggml.pre``).
+    """
+
+    architecture: str
+    model_types: tuple[str, ...] = ()
+    permute_qk: bool = False
+    norm_offset: float = 0.0
+    pre_tokenizer: str = "default"
+    tensor_names: Mapping[str, str] = field(default_factory=dict)
+    skip_tensors: tuple[str, ...] = ()
+    metadata: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+
+
 @dataclass
 class Family:
     """A model family: which transformers model types it handles and how to fine-tune and describe them."""
@@ -55,6 +78,14 @@ class Family:
     count_parameters: Callable[[Mapping[str, Any]], ParameterCount] | None = None
     gguf_architecture: str | None = None
     plugin: str = ""
+    gguf: tuple[GGUFMapping, ...] = ()
+
+    def gguf_mapping(self, model_type: str) -> GGUFMapping | None:
+        """The GGUF mapping for ``model_type`` (a mapping with no model types matches any of the family's)."""
+        for mapping in self.gguf:
+            if model_type in mapping.model_types or not mapping.model_types:
+                return mapping
+        return None
 
     def model(self, name: str) -> ModelSpec:
         """The model of this family that answers to ``name`` (case-insensitive)."""
@@ -136,7 +167,11 @@ class Source:
 
 @dataclass
 class Engine:
-    """An inference engine and the artefact formats it runs."""
+    """An inference engine and the artefact formats it runs.
+
+    ``load(artefact, **options)`` returns a :class:`llmctl.generate.engine.ChatEngine`; ``features`` lists what it
+    supports beyond plain chat (``adapter``, ``proxy``); ``extra``/``package`` name the pip extra it needs.
+    """
 
     name: str
     description: str
@@ -145,6 +180,9 @@ class Engine:
     load: Callable[..., Any] | None = None
     priority: int = 0
     plugin: str = ""
+    features: tuple[str, ...] = ()
+    extra: str | None = None
+    package: str | None = None
 
 
 KIND_TYPES: dict[str, type] = {

@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import GEMMA
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _G1 = {"head_dim": 256, "tie_word_embeddings": True, "hidden_act": "gelu_pytorch_tanh",
@@ -22,6 +22,43 @@ GEMMA2_27B = decoder_config("gemma2", 4608, 36864, 46, 32, 16, 256000, 8192, **{
 GEMMA3_270M = decoder_config("gemma3_text", 640, 2048, 18, 4, 1, 262144, 32768, **_G3)
 GEMMA3_1B = decoder_config("gemma3_text", 1152, 6912, 26, 4, 1, 262144, 32768, **_G3)
 
+
+
+def _rope_base(config, layer_type: str, default: float) -> float:
+    """The rotary base of one layer type: transformers 5 nests it in ``rope_parameters``, older configs do not."""
+    rope = config.get("rope_parameters") or {}
+    nested = rope.get(layer_type) if isinstance(rope.get(layer_type), dict) else None
+    if nested is not None:
+        return float(nested.get("rope_theta", default))
+    key = "rope_local_base_freq" if layer_type == "sliding_attention" else "rope_theta"
+    return float(config.get(key, rope.get("rope_theta", default)))
+
+
+def _gemma2_gguf_metadata(config):
+    """Gemma 2: logit soft-capping and the sliding window of its alternating local layers."""
+    return {"{arch}.attention.sliding_window": int(config["sliding_window"]),
+            "{arch}.attn_logit_softcapping": float(config.get("attn_logit_softcapping") or 50.0),
+            "{arch}.final_logit_softcapping": float(config.get("final_logit_softcapping") or 30.0)}
+
+
+def _gemma3_gguf_metadata(config):
+    """Gemma 3: sliding window, global and local rotary bases, optional final soft-capping."""
+    metadata = {"{arch}.attention.sliding_window": int(config.get("sliding_window") or 512),
+                "{arch}.rope.freq_base": _rope_base(config, "full_attention", 1_000_000.0),
+                "{arch}.rope.freq_base_swa": _rope_base(config, "sliding_attention", 10_000.0)}
+    if config.get("final_logit_softcapping"):
+        metadata["{arch}.final_logit_softcapping"] = float(config["final_logit_softcapping"])
+    return metadata
+
+
+# Gemma RMSNorm multiplies by (1 + weight): llama.cpp wants the full scale, hence norm_offset 1. The lm_head is tied.
+GEMMA_GGUF = (
+    GGUFMapping("gemma", model_types=("gemma",), norm_offset=1.0, skip_tensors=("lm_head.weight",)),
+    GGUFMapping("gemma2", model_types=("gemma2",), norm_offset=1.0, skip_tensors=("lm_head.weight",),
+                metadata=_gemma2_gguf_metadata),
+    GGUFMapping("gemma3", model_types=("gemma3_text", "gemma3"), norm_offset=1.0, skip_tensors=("lm_head.weight",),
+                metadata=_gemma3_gguf_metadata),
+)
 
 @hookimpl
 def register_families(register):
@@ -52,4 +89,5 @@ def register_families(register):
         chat_template=GEMMA,
         finetune_defaults={"lora_r": 16, "lora_alpha": 16},
         gguf_architecture="gemma",
+        gguf=GEMMA_GGUF,
     ))

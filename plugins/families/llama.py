@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import LLAMA3
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _L2 = {"rms_norm_eps": 1e-5, "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2}
@@ -65,4 +65,5 @@ def register_families(register):
         chat_template=LLAMA3,
         finetune_defaults={"lora_r": 16, "lora_alpha": 32},
         gguf_architecture="llama",
+        gguf=(GGUFMapping("llama", model_types=("llama",), permute_qk=True, pre_tokenizer="llama-bpe"),),
     ))

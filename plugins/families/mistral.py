@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import MISTRAL
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _V01 = decoder_config("mistral", 4096, 14336, 32, 32, 8, 32000, 32768, sliding_window=4096, rms_norm_eps=1e-5,
@@ -28,4 +28,5 @@ def register_families(register):
         tiny_config=tiny_config("mistral", sliding_window=64),
         chat_template=MISTRAL,
         gguf_architecture="llama",
+        gguf=(GGUFMapping("llama", model_types=("mistral",), permute_qk=True),),
     ))

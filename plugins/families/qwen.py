@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import CHATML
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _Q = {"rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "bos_token_id": 151643, "eos_token_id": 151645}
@@ -33,4 +33,5 @@ def register_families(register):
         tiny_config=tiny_config("qwen2"),
         chat_template=CHATML,
         gguf_architecture="qwen2",
+        gguf=(GGUFMapping("qwen2", model_types=("qwen2",), pre_tokenizer="qwen2"),),
     ))

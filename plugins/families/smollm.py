@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import CHATML
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _COMMON = {"tie_word_embeddings": True, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "bos_token_id": 1,
@@ -35,4 +35,5 @@ def register_families(register):
         chat_template=CHATML,
         finetune_defaults={"lora_r": 8, "lora_alpha": 16, "learning_rate": 2e-4},
         gguf_architecture="llama",
+        gguf=(GGUFMapping("llama", permute_qk=True, pre_tokenizer="smollm"),),
     ))

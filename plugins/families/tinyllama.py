@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import CHATML
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _CONFIG = decoder_config("llama", 2048, 5632, 22, 32, 4, 32000, 2048, rms_norm_eps=1e-5, bos_token_id=1,
@@ -26,4 +26,5 @@ def register_families(register):
         tiny_config=tiny_config("llama", num_key_value_heads=1),
         chat_template=CHATML,
         gguf_architecture="llama",
+        gguf=(GGUFMapping("llama", permute_qk=True),),
     ))

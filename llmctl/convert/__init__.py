@@ -1,0 +1,1 @@
+"""Model conversion: Hugging Face safetensors → GGUF, adapter merges, tensor by tensor so memory stays bounded."""
