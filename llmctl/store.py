@@ -109,6 +109,20 @@ def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def ensure_free_space(needed: int, where: Path | None = None) -> int:
+    """Free bytes on the disk holding ``where`` (default: the store); raises ResourceError below ``needed``."""
+    from llmctl.errors import ResourceError
+
+    probe = where or models_dir()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise ResourceError(f"not enough disk space at {probe}: need {needed / 2**30:.2f} GiB, "
+                            f"{free / 2**30:.2f} GiB free")
+    return free
+
+
 def list_artifacts(root: Path | None = None) -> list[Artifact]:
     """Every complete artefact in the store (temporary and unreadable directories are skipped)."""
     root = root or models_dir()

@@ -11,8 +11,11 @@ from llmctl.cli.output import console, print_json
 def models(
     family: str = typer.Option(None, "--family", "-f", help="Only this family."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    local: bool = typer.Option(False, "--local", help="List the artefacts in the local store instead."),
 ) -> None:
     """List model families and the model names (and aliases) llmctl resolves."""
+    if local:
+        return local_models(json_output)
     from llmctl.plugins import get_registry
 
     registry = get_registry()
@@ -36,6 +39,25 @@ def models(
             table.add_row(fam.name if index == 0 else "", spec.name, ", ".join(spec.aliases), spec.hub_id, kind,
                           end_section=index == len(fam.models) - 1)
     console.print(table)
+
+
+def local_models(json_output: bool) -> None:
+    """List the complete artefacts in the local store: name, kind, format, size, origin."""
+    from llmctl.models.memory import human_bytes
+    from llmctl.store import list_artifacts, models_dir
+
+    artifacts = list_artifacts()
+    if json_output:
+        print_json([{"name": a.name, "kind": a.kind, "format": a.format, "size_bytes": a.size_bytes,
+                     "origin": a.origin, "dtype": a.meta.get("dtype"), "parents": a.parents,
+                     "created": a.meta.get("created"), "path": str(a.path)} for a in artifacts])
+        return
+    table = Table(title=f"Local store ({models_dir()})")
+    for column in ("name", "kind", "format", "size", "origin"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for a in artifacts:
+        table.add_row(a.name, a.kind, a.format, human_bytes(a.size_bytes), a.origin)
+    console.print(table if artifacts else "The local store is empty: try `llmctl download smollm2-135m`.")
 
 
 def register(app: typer.Typer) -> None:
