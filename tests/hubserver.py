@@ -132,15 +132,21 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps({"error": message}).encode(), headers, self.command == "HEAD")
 
     def _info(self, match: re.Match, repo: HubRepo, head: bool) -> None:
-        siblings = [{"rfilename": n, "size": len(b), "blobId": _blob_id(b)} for n, b in sorted(repo.files.items())]
+        siblings = [{"rfilename": n, "size": len(b), **_blob_fields(n, b)} for n, b in sorted(repo.files.items())]
         self._json({"id": match.group(1), "modelId": match.group(1), "sha": repo.sha, "private": False,
                     "gated": "manual" if repo.gated else False, "disabled": False, "siblings": siblings,
                     "tags": [], "downloads": 0, "likes": 0}, head)
 
     def _tree(self, match: re.Match, repo: HubRepo, head: bool) -> None:
         prefix = (match.group(3) or "").strip("/")
-        entries = [{"type": "file", "oid": _blob_id(b), "size": len(b), "path": n}
-                   for n, b in sorted(repo.files.items()) if not prefix or n.startswith(prefix + "/")]
+        entries = []
+        for n, b in sorted(repo.files.items()):
+            if not prefix or n.startswith(prefix + "/"):
+                fields = _blob_fields(n, b)
+                entry = {"type": "file", "oid": fields["blobId"], "size": len(b), "path": n}
+                if "lfs" in fields:
+                    entry["lfs"] = {"oid": fields["lfs"]["sha256"], "size": len(b), "pointerSize": 134}
+                entries.append(entry)
         self._json(entries, head)
 
     def _resolve(self, match: re.Match, repo: HubRepo, head: bool) -> None:
@@ -150,7 +156,9 @@ class _HubHandler(BaseHTTPRequestHandler):
         if name not in repo.files:
             return self._error(404, "EntryNotFound", "Entry not found")
         data = repo.files[name]
-        headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{_blob_id(data)}"', "Accept-Ranges": "bytes",
+        fields = _blob_fields(name, data)
+        etag = fields["lfs"]["sha256"] if "lfs" in fields else fields["blobId"]
+        headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream"}
         start = _range_start(self.headers.get("Range"))
         if head:
@@ -175,6 +183,15 @@ class _HubHandler(BaseHTTPRequestHandler):
 
 def _blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _blob_fields(name: str, data: bytes) -> dict:
+    """``blobId`` (git blob sha1) and, for weights, ``lfs`` (sha256) — as the hub stores large files in LFS."""
+    if not name.endswith((".safetensors", ".bin", ".gguf")):
+        return {"blobId": _blob_id(data)}
+    sha256 = hashlib.sha256(data).hexdigest()
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(data)}\n".encode()
+    return {"blobId": _blob_id(pointer), "lfs": {"sha256": sha256, "size": len(data), "pointerSize": len(pointer)}}
 
 
 def _range_start(header: str | None) -> int:

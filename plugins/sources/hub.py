@@ -1,9 +1,11 @@
 """The Hugging Face hub, through the real ``huggingface_hub`` client (``HF_ENDPOINT``, ``HF_TOKEN`` and login honoured).
 
 Only safetensors weights, configs and tokenizer files are fetched by default; pickle weights (``.bin``/``.pt``) only
-with ``--allow-pickle``, Python files only with ``--trust-remote-code``. Files land in a hidden partial directory of
-the store, so a download that is interrupted resumes where it stopped (``huggingface_hub`` keeps ``.incomplete``
-files and continues them with HTTP range requests); the artefact is published only once every file is there.
+with ``--allow-pickle``, Python files only with ``--trust-remote-code``. Each file is streamed by
+``huggingface_hub.file_download.http_get`` into ``<name>.incomplete`` in a hidden partial directory of the store,
+continued with an HTTP range request when the download is run again after an interrupt (huggingface_hub 2.x no
+longer resumes across processes by itself), checked against the hub's sha256 / git blob id, and the artefact is
+published only once every file is there.
 """
 
 from __future__ import annotations
@@ -121,6 +123,14 @@ def _model_info(repo: str, revision: str | None) -> Any:
         return HfApi(endpoint=endpoint()).model_info(repo, revision=revision, files_metadata=True)
 
 
+def _check_access(repo: str, revision: str | None, file_name: str) -> None:
+    """Ask for one file's metadata first, so a gated repo fails with its one line before any progress bar starts."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    with hub_errors(repo, revision):
+        get_hf_file_metadata(hf_hub_url(repo, file_name, revision=revision, endpoint=endpoint()))
+
+
 def plan_hub(ref: str, *, revision: str | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
              include: list[str] | None = None, **options: object) -> list[tuple[str, int]]:
     """The files ``fetch_hub`` would download and their sizes (asks the hub; downloads nothing)."""
@@ -146,42 +156,83 @@ def _config_dtype(folder: Path) -> str | None:
     return config.get("dtype") or config.get("torch_dtype")
 
 
+def _verify(path: Path, sibling: Any) -> None:
+    """Check a finished file against the hub's sha256 (LFS files) or git blob id (small files)."""
+    import hashlib
+
+    lfs = getattr(sibling, "lfs", None)
+    if lfs is not None and lfs.get("sha256"):
+        digest, expected = hashlib.sha256(), lfs["sha256"]
+    elif getattr(sibling, "blob_id", None):
+        digest, expected = hashlib.sha1(b"blob %d\0" % path.stat().st_size), sibling.blob_id
+    else:
+        return
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        path.unlink()
+        raise NetworkError(f"{sibling.rfilename} arrived corrupted (checksum mismatch); run the download again")
+
+
+def download_file(repo: str, commit: str, sibling: Any, partial: Path, headers: dict[str, str]) -> None:
+    """Fetch one repo file into ``partial``, continuing an ``.incomplete`` file left by an interrupted run."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.file_download import http_get
+
+    target = partial / sibling.rfilename
+    if target.is_file():
+        return  # finished (and verified) by an earlier run
+    incomplete = target.with_name(target.name + ".incomplete")
+    incomplete.parent.mkdir(parents=True, exist_ok=True)
+    size = int(sibling.size or 0)
+    if incomplete.exists() and size and incomplete.stat().st_size > size:
+        incomplete.unlink()
+    with hub_errors(repo, commit), incomplete.open("ab") as out:
+        http_get(hf_hub_url(repo, sibling.rfilename, revision=commit, endpoint=endpoint()), out,
+                 resume_size=out.tell(), headers=headers, expected_size=size or None,
+                 displayed_filename=sibling.rfilename)
+    _verify(incomplete, sibling)
+    os.replace(incomplete, target)
+
+
 def fetch_hub(ref: str, *, revision: str | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
               include: list[str] | None = None, **options: object) -> Artifact:
     """Download ``ref`` (resuming an earlier partial download) and publish it as a store artefact."""
-    from huggingface_hub import snapshot_download
+    from filelock import FileLock
+    from huggingface_hub.utils import build_hf_headers
 
     name = f"{ref}@{revision}" if revision else ref
     existing = find_artifact(name)
     if existing is not None:
         return existing
     info = _model_info(ref, revision)
-    files = [(s.rfilename, int(s.size or 0)) for s in info.siblings or []]
-    chosen = select_files(ref, files, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
-                          include=include)
-    partial = models_dir() / f"{PARTIAL_PREFIX}{safe_name(name)}"
-    have = sum(f.stat().st_size for f in partial.rglob("*") if f.is_file()) if partial.exists() else 0
-    ensure_free_space(sum(size for _, size in chosen) - have, models_dir())
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    chosen = select_files(ref, [(n, int(s.size or 0)) for n, s in siblings.items()], allow_pickle=allow_pickle,
+                          trust_remote_code=trust_remote_code, include=include)
     names = [n for n, _ in chosen]
-    with hub_errors(ref, revision):
-        snapshot_download(ref, revision=info.sha or revision, local_dir=str(partial), allow_patterns=names,
-                          endpoint=endpoint())
-    missing = [n for n in names if not (partial / n).is_file()]
-    if missing:
-        raise NetworkError(f"download of {ref} is incomplete ({', '.join(missing[:3])} missing); run it again to "
-                           "resume")
-    weights_format, main_file = _weights_format(names)
-    extra: dict[str, Any] = {"hub_id": ref, "revision": revision or "main", "commit": info.sha, "files": names,
-                             "trust_remote_code": trust_remote_code}
-    if main_file:
-        extra["file"] = main_file
-    with create_artifact(name, kind="model", format=weights_format, origin=f"hub:{ref}@{info.sha or revision}",
-                         dtype=_config_dtype(partial), extra=extra) as folder:
+    commit = info.sha or revision or "main"
+    partial = models_dir() / f"{PARTIAL_PREFIX}{safe_name(name)}"
+    partial.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(partial) + ".lock"):  # a second `download` of the same model waits instead of interleaving
+        have = sum(f.stat().st_size for f in partial.rglob("*") if f.is_file())
+        ensure_free_space(sum(size for _, size in chosen) - have, models_dir())
+        _check_access(ref, commit, names[0])
+        headers = build_hf_headers()
         for file_name in names:
-            target = folder / file_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(partial / file_name, target)
-    shutil.rmtree(partial, ignore_errors=True)
+            download_file(ref, commit, siblings[file_name], partial, headers)
+        weights_format, main_file = _weights_format(names)
+        extra: dict[str, Any] = {"hub_id": ref, "revision": revision or "main", "commit": info.sha, "files": names,
+                                 "trust_remote_code": trust_remote_code}
+        if main_file:
+            extra["file"] = main_file
+        with create_artifact(name, kind="model", format=weights_format, origin=f"hub:{ref}@{commit}",
+                             dtype=_config_dtype(partial), extra=extra) as folder:
+            for file_name in names:
+                target = folder / file_name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(partial / file_name, target)
+        shutil.rmtree(partial, ignore_errors=True)
     artifact = find_artifact(name)
     assert artifact is not None
     return artifact
