@@ -9,7 +9,7 @@ import typer
 from llmctl import __version__
 
 # Core verbs, one module each under llmctl/cli/, each exposing ``register(app)``.
-CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "download", "rm", "convert")
+CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "chat", "download", "rm", "convert")
 
 
 def _version(value: bool) -> None:

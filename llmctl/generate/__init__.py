@@ -1,0 +1,1 @@
+"""Text generation: sampling, the cached decode loop, chat sessions, engines' common interface, proxy-tuning."""

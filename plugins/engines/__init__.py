@@ -1,0 +1,1 @@
+"""Builtin inference engines: transformers and llama.cpp."""

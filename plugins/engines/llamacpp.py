@@ -1,0 +1,33 @@
+"""The llama.cpp engine: GGUF files through llama-cpp-python (optional extra ``llamacpp``)."""
+
+import importlib.util
+
+from llmctl.descriptors import Engine
+from llmctl.hookspecs import hookimpl
+
+
+def _available():
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False, "llama-cpp-python is not installed (pip install 'llmctl[llamacpp]')"
+    return True, ""
+
+
+def _load(artefact, **options):
+    from llmctl_plugins.engines._llamacpp_chat import load_llamacpp_engine
+
+    return load_llamacpp_engine(artefact, **options)
+
+
+@hookimpl
+def register_engines(register):
+    """Register the llama.cpp engine."""
+    register(Engine(
+        name="llama.cpp",
+        description="llama.cpp through llama-cpp-python: quantized GGUF models, fastest on CPU",
+        formats=("gguf",),
+        available=_available,
+        load=_load,
+        priority=10,
+        extra="llamacpp",
+        package="llama-cpp-python",
+    ))
