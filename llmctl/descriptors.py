@@ -121,7 +121,13 @@ class Backend:
 
 @dataclass
 class Method:
-    """A fine-tuning or alignment method run by the shared training loop."""
+    """A fine-tuning or alignment method run by the shared training loop.
+
+    ``build()`` returns a :class:`llmctl.train.method.TrainingMethod` (imported only then): its ``prepare(model,
+    settings, context)`` readies the model and its ``loss(model, batch, settings)`` scores a batch; the loop does the
+    rest. ``defaults`` declares the method's own settings (any other key is refused); ``settings_help`` documents
+    them; ``available()`` says whether the method can run here and why not (QLoRA needs CUDA).
+    """
 
     name: str
     description: str
@@ -129,6 +135,9 @@ class Method:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     build: Callable[..., Any] | None = None
     plugin: str = ""
+    settings_help: Mapping[str, str] = field(default_factory=dict)
+    available: Callable[[], tuple[bool, str]] | None = None
+    output: str = "adapter"
 
 
 @dataclass

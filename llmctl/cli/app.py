@@ -9,7 +9,8 @@ import typer
 from llmctl import __version__
 
 # Core verbs, one module each under llmctl/cli/, each exposing ``register(app)``.
-CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "chat", "download", "rm", "convert")
+CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "chat", "download", "rm", "convert",
+              "finetune", "runs")
 
 
 def _version(value: bool) -> None:

@@ -33,7 +33,10 @@ def pack_examples(examples: Sequence[EncodedExample], max_length: int) -> list[R
 
 
 def collate_padded(examples: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
-    """A right-padded batch: ``input_ids``, ``attention_mask`` and ``labels`` (``-100`` on padding)."""
+    """A right-padded batch: ``input_ids``, ``attention_mask``, ``labels`` (``-100`` on padding), ``_tokens``.
+
+    Keys starting with ``_`` are bookkeeping (``_tokens``: real tokens in the batch), not model inputs.
+    """
     import torch
 
     width = max(len(e.input_ids) for e in examples)
@@ -45,7 +48,7 @@ def collate_padded(examples: Sequence[EncodedExample], pad_id: int) -> dict[str,
         ids[row, :size] = torch.tensor(example.input_ids)
         labels[row, :size] = torch.tensor(example.labels)
         mask[row, :size] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "_tokens": int(mask.sum())}
 
 
 def collate_packed(rows: Sequence[Row], pad_id: int) -> dict[str, Any]:
@@ -65,7 +68,8 @@ def collate_packed(rows: Sequence[Row], pad_id: int) -> dict[str, Any]:
             positions[index, start:start + size] = torch.arange(size)
             start += size
         positions[index, start:] = torch.arange(width - start)  # padding forms its own, ignored sequence
-    return {"input_ids": ids, "labels": labels, "position_ids": positions}
+    tokens = sum(len(e.input_ids) for row in rows for e in row)
+    return {"input_ids": ids, "labels": labels, "position_ids": positions, "_tokens": tokens}
 
 
 def collate(items: Sequence[Any], pad_id: int) -> dict[str, Any]:

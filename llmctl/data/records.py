@@ -22,7 +22,7 @@ class Record:
 
 
 def read_records(path: str | Path) -> list[Record]:
-    """Every record of a ``.jsonl``, ``.json`` (a list of objects) or ``.csv`` file; a malformed one raises DataError."""
+    """Every record of a ``.jsonl``, ``.json`` (list of objects) or ``.csv`` file; a malformed one raises DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")

@@ -1,0 +1,1 @@
+"""The one training loop every fine-tuning and alignment method runs on."""

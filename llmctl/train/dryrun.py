@@ -1,0 +1,55 @@
+"""``finetune --dry-run``: resolved settings, trainable parameters, steps and a memory estimate, without training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmctl.train.finetune import FinetuneRequest, count_parameters, plan_request
+from llmctl.train.method import MethodContext
+
+
+@dataclass
+class DryRunReport:
+    """What a run would do."""
+
+    settings: Any
+    method: str
+    family: str | None
+    trainable: int
+    total: int
+    examples: int | None
+    global_batch: int
+    epochs: float | None
+    memory_bytes: int
+    memory_note: str
+
+
+def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
+    """Build the model on the meta device (no weights), let the method prepare it, and count."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from llmctl.data.dataset import load_examples
+    from llmctl.models.memory import BYTES_PER_PARAMETER, activation_bytes
+    from llmctl.models.params import build_config
+
+    plan = plan_request(request, need_weights=False)
+    settings = plan.settings
+    config = build_config(plan.model_config)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=request.trust_remote_code)
+        model = plan.method.prepare(model, settings, MethodContext(family=plan.family, device="meta"))
+    trainable, total = count_parameters(model)
+    examples = len(load_examples(request.data, request.data_format)[0]) if request.data else None
+    global_batch = settings["batch_size"] * settings["grad_accum"] * nproc
+    epochs = settings["max_steps"] * global_batch / examples if examples else None
+    weight_bytes = (total - trainable) * BYTES_PER_PARAMETER[settings["dtype"]]
+    optimizer_bytes = trainable * 16  # fp32 weight, gradient and two Adam moments
+    batch_tokens = settings["batch_size"] * settings["max_length"]
+    activations = activation_bytes(plan.model_config, batch_tokens, settings["gradient_checkpointing"])
+    memory = int((weight_bytes + optimizer_bytes + activations) * 1.1)
+    note = (f"{settings['dtype']} frozen weights + 16 B per trainable parameter + activations for "
+            f"{batch_tokens} tokens per micro-batch, per process")
+    return DryRunReport(settings, plan.method_descriptor.name, getattr(plan.family, "name", None), trainable, total,
+                        examples, global_batch, epochs, memory, note)

@@ -1,0 +1,133 @@
+"""The shape every training method has: ``prepare`` the model, score a batch with ``loss``; the loop does the rest.
+
+A method plugin subclasses :class:`TrainingMethod` and overrides what differs: LoRA overrides ``prepare`` (and LoRA+
+``make_optimizer``); an alignment method overrides ``load_data``, ``collate`` and ``loss``. Imports of torch, peft
+and transformers happen inside the methods, so a plugin module can subclass this at import time cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmctl.data.encode import IGNORE
+
+
+@dataclass
+class MethodContext:
+    """What a method may need besides the model and settings: family, tokenizer, model folder, device."""
+
+    family: Any = None
+    tokenizer: Any = None
+    model_dir: Path | None = None
+    device: str = "cpu"
+    data_path: Path | None = None
+    data_format: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossOutput:
+    """A batch's summed loss over ``count`` units (tokens for SFT, pairs for preferences) and extra metrics.
+
+    The loop divides ``total`` by the count over the whole optimizer step (all micro-batches and processes), so
+    accumulation and multi-process runs give the same gradients as one large batch.
+    """
+
+    total: Any
+    count: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a batch the model takes (not ``labels``, not ``_``-prefixed bookkeeping)."""
+    return {k: v for k, v in batch.items() if k != "labels" and not k.startswith("_")}
+
+
+class TrainingMethod:
+    """Base class of methods; by default plain supervised fine-tuning of whatever ``prepare`` leaves trainable."""
+
+    name = "base"
+    output = "adapter"
+
+    def load_model(self, settings: Any, context: MethodContext) -> Any:
+        """Load the base model in a special way (QLoRA: 4-bit); None means the loop's usual loading."""
+        return None
+
+    def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
+        """Ready ``model`` for training (wrap it in an adapter, freeze parts) and return it."""
+        return model
+
+    def load_data(self, settings: Any, context: MethodContext) -> Any:
+        """Training and validation items (:class:`llmctl.data.dataset.SftData`)."""
+        from llmctl.data.dataset import load_sft_data
+
+        family_template = getattr(context.family, "chat_template", None)
+        return load_sft_data(context.data_path, context.tokenizer, data_format=context.data_format,
+                             max_length=settings["max_length"], val_split=settings["val_split"],
+                             val_data=settings["val_data"] or None, packing=settings["packing"],
+                             train_on_prompt=settings["train_on_prompt"], family_template=family_template,
+                             seed=settings["seed"])
+
+    def collate(self, items: list[Any], context: MethodContext) -> dict[str, Any]:
+        """A batch of tensors from training items."""
+        from llmctl.data.batching import collate
+
+        tokenizer = context.tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        return collate(items, pad or 0)
+
+    def count(self, batch: dict[str, Any]) -> int:
+        """The loss units in a batch (trained tokens after the causal shift)."""
+        return int((batch["labels"][:, 1:] != IGNORE).sum())
+
+    def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
+        """Summed next-token cross-entropy over labelled tokens."""
+        import torch.nn.functional as F
+
+        inputs = model_inputs(batch)
+        logits = model(**inputs, use_cache=False).logits[:, :-1]
+        labels = batch["labels"][:, 1:]
+        total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                                ignore_index=IGNORE, reduction="sum")
+        return LossOutput(total, int((labels != IGNORE).sum()))
+
+    def trainable_parameters(self, model: Any) -> list[tuple[str, Any]]:
+        """(name, parameter) pairs the optimizer updates."""
+        return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+    def make_optimizer(self, model: Any, settings: Any) -> Any:
+        """AdamW over the trainable parameters (no weight decay on biases and norms)."""
+        import torch
+
+        decay, plain = [], []
+        for name, parameter in self.trainable_parameters(model):
+            (plain if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
+        groups = [{"params": decay, "weight_decay": settings["weight_decay"]},
+                  {"params": plain, "weight_decay": 0.0}]
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=settings["learning_rate"])
+
+    def trainable_state(self, model: Any) -> dict[str, Any]:
+        """The tensors a checkpoint must keep (the trainable ones)."""
+        return {name: parameter.detach().clone() for name, parameter in self.trainable_parameters(model)}
+
+    def load_trainable_state(self, model: Any, state: dict[str, Any]) -> None:
+        """Copy checkpointed tensors back into the model."""
+        import torch
+
+        parameters = dict(model.named_parameters())
+        missing = [name for name in state if name not in parameters]
+        if missing:
+            from llmctl.errors import LlmctlError
+
+            raise LlmctlError(f"checkpoint does not fit the model (unknown tensor {missing[0]!r})")
+        with torch.no_grad():
+            for name, tensor in state.items():
+                parameters[name].copy_(tensor)
+
+    def save(self, model: Any, tokenizer: Any, directory: Path) -> None:
+        """Write the result (an adapter, or a whole model) to ``directory``."""
+        model.save_pretrained(directory)
+        if self.output == "model" and tokenizer is not None:
+            tokenizer.save_pretrained(directory)

@@ -1,0 +1,1 @@
+"""Builtin training methods: LoRA, LoRA+, DoRA, QLoRA and full fine-tuning."""
