@@ -67,3 +67,34 @@ def llmctl_in_process(capsys: Any, *args: str) -> tuple[int, str, str]:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def word_model_dir(path: Any, seed: int = 0) -> Any:
+    """A tiny random Llama saved with the word tokenizer (so rule-based rewards can read its words)."""
+    from pathlib import Path
+
+    path = Path(path)
+    tokenizer = word_tokenizer()
+    tokenizer.save_pretrained(path)
+    model = tiny_causal_lm(seed=seed, vocab_size=len(tokenizer))
+    model.save_pretrained(path)
+    return path
+
+
+def finetune(model_dir: Any, method: str, data: Any, runs: Any, *overrides: str) -> Any:
+    """Run ``llmctl finetune`` as a function (quietly: no validation or checkpoints unless asked); the outcome."""
+    import os
+
+    from llmctl.train.finetune import FinetuneRequest, run_finetune
+
+    os.environ["LLMCTL_RUNS_DIR"] = str(runs)
+    request = FinetuneRequest(model=str(model_dir), method=method, data=str(data),
+                              overrides=["eval_every=0", "save_every=0", "warmup_ratio=0", *overrides])
+    return run_finetune(request)
+
+
+def metrics_of(run: Any) -> list[dict]:
+    """The training records of a run's ``metrics.jsonl``."""
+    import json
+
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]

@@ -131,24 +131,28 @@ def test_dpo_loss_and_gradients_match_trl(tmp_path, loss_type, label_smoothing, 
         torch.testing.assert_close(grad, their_grads[name], atol=1e-5, rtol=0, msg=name)
 
 
-def test_dpo_with_adapter_learns_held_out_preference():
+def test_dpo_method_on_the_training_loop_logs_rewards_and_saves_an_adapter(tmp_path):
     import torch
+    from peft import PeftModel
 
-    from llmctl.align.dpo import preference_accuracy, preference_batch_loss
+    from llmctl.align.dpo import preference_accuracy
+    from tests.align_fixtures import finetune, metrics_of, word_model_dir
 
-    tokenizer = word_tokenizer()
-    train, held_out = synthetic_pairs(32, 2), batch_of(synthetic_pairs(32, 3), tokenizer)
-    model = lora(tiny_causal_lm())
-    before = preference_accuracy(model, held_out)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
-    model.train()
-    for step in range(24):
-        records = train[(step * 8) % 32:(step * 8) % 32 + 8]
-        result = preference_batch_loss(model, batch_of(records, tokenizer), beta=0.1)
-        optimizer.zero_grad()
-        result.loss.backward()
-        optimizer.step()
-    model.eval()
-    after = preference_accuracy(model, held_out)
-    assert after > 0.9, (before, after)
-    assert after > before
+    model_dir = word_model_dir(tmp_path / "base")
+    data = tmp_path / "prefs.jsonl"
+    write_jsonl(data, synthetic_pairs(32, 2))
+    outcome = finetune(model_dir, "dpo", data, tmp_path / "runs", "max_steps=12", "batch_size=8",
+                       "learning_rate=3e-3", "val_split=0")
+    records = metrics_of(outcome.run)
+    assert len(records) == 12
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/margin", "rewards/accuracy"):
+        assert key in records[-1]
+    assert records[-1]["rewards/margin"] > records[0]["rewards/margin"]
+    assert (outcome.run / "adapter_config.json").is_file()
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    tuned = PeftModel.from_pretrained(base, outcome.run).eval()
+    with torch.no_grad():
+        accuracy = preference_accuracy(tuned, batch_of(synthetic_pairs(32, 3), word_tokenizer()))
+    assert accuracy > 0.9
