@@ -34,13 +34,31 @@ def hub(tmp_path_factory):
     pickle_only.mkdir()
     (pickle_only / "config.json").write_text((tiny / "config.json").read_text())
     (pickle_only / "pytorch_model.bin").write_bytes(b"\x80\x04pickle bytes")
+    gguf_repo = root / "gguf"
+    gguf_repo.mkdir()
+    write_tiny_gguf(gguf_repo / "tiny-Q8_0.gguf")
+    write_tiny_gguf(gguf_repo / "tiny-F16.gguf")
     server = HubServer().start()
     server.repos.update({"org/tiny": HubRepo.from_dir(tiny), "org/big": HubRepo.from_dir(big),
                          "org/gated": HubRepo.from_dir(tiny, gated=True),
-                         "org/pickle-only": HubRepo.from_dir(pickle_only)})
+                         "org/pickle-only": HubRepo.from_dir(pickle_only), "org/gguf": HubRepo.from_dir(gguf_repo)})
     server.source_dirs = {"tiny": tiny, "big": big}  # type: ignore[attr-defined]
     yield server
     server.stop()
+
+
+def write_tiny_gguf(path: Path) -> None:
+    """A small but real GGUF file (one tensor, a little metadata) written with the gguf library."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.arange(64, dtype=np.float32).reshape(8, 8))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 @pytest.fixture
@@ -155,3 +173,23 @@ def test_unreachable_hub_is_one_line_and_non_zero(env):
     assert result.returncode != 0
     [line] = error_lines(result)
     assert line.startswith("error: cannot reach the Hugging Face hub")
+
+
+def test_a_gguf_repo_needs_include_and_gives_a_gguf_artifact(hub, env):
+    import gguf
+
+    from llmctl.store import Artifact
+
+    refused = run_llmctl("download", "org/gguf", env=env)
+    assert refused.returncode != 0
+    [line] = error_lines(refused)
+    assert "--include" in line and ".gguf" in line
+
+    result = run_llmctl("download", "org/gguf", "--include", "*Q8_0.gguf", env=env)
+    assert result.returncode == 0, result.stderr
+    [listed] = local_artifacts(env)
+    assert listed["format"] == "gguf"
+    artifact = Artifact(listed["name"], Path(listed["path"]), json.loads((Path(listed["path"]) / "llmctl.json")
+                                                                         .read_text()))
+    assert artifact.file().name == "tiny-Q8_0.gguf" and not (artifact.path / "tiny-F16.gguf").exists()
+    assert [t.name for t in gguf.GGUFReader(artifact.file()).tensors] == ["token_embd.weight"]

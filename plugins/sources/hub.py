@@ -111,8 +111,11 @@ def select_files(repo: str, files: list[tuple[str, int]], *, allow_pickle: bool 
         if any(_matches(n, PICKLE_PATTERNS) for n, _ in files) and not allow_pickle:
             raise LlmctlError(f"{repo} has only pickle weights (.bin/.pt), which can run code when loaded; "
                               "pass --allow-pickle if you trust this repo")
-        raise LlmctlError(f"{repo} has no model weights llmctl can use (no .safetensors"
-                          f"{', and --include matched no .gguf' if include else ''})")
+        ggufs = sorted(n for n, _ in files if n.endswith(".gguf"))
+        if ggufs:
+            raise LlmctlError(f"{repo} holds GGUF files only; choose one with --include, e.g. "
+                              f"--include '{ggufs[0]}'")
+        raise LlmctlError(f"{repo} has no model weights llmctl can use (no .safetensors)")
     return chosen
 
 
