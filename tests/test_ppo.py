@@ -108,3 +108,33 @@ def test_ppo_raises_reward_with_bounded_kl(ema_decay):
     assert final["reward"] > start + 0.7, (start, final)
     assert max(h["kl"] for h in history + [final]) < 8.0  # β = 0.5 keeps the policy near the reference
     assert all(h["entropy"] > 0 for h in history)
+
+
+def test_ppo_method_on_the_loop_logs_reward_kl_entropy_and_clip_fraction(tmp_path):
+    import json
+
+    from tests.align_fixtures import finetune, metrics_of, word_model_dir
+
+    model_dir = word_model_dir(tmp_path / "base")
+    prompts = tmp_path / "prompts.jsonl"
+    rng = random.Random(0)
+    prompts.write_text("".join(json.dumps({"prompt": " ".join(f"w{rng.randrange(100, 400)}" for _ in range(3))})
+                               + "\n" for _ in range(16)))
+    outcome = finetune(model_dir, "ppo", prompts, tmp_path / "runs", "reward=tests.ppo_rewards:target_word_count",
+                       "max_steps=2", "batch_size=8", "minibatch_size=8", "ppo_epochs=2", "max_new_tokens=4",
+                       "ema_decay=0.5", "adapter=lora")
+    records = metrics_of(outcome.run)
+    assert len(records) == 2
+    for key in ("reward", "kl", "entropy", "clip_fraction", "approx_kl", "value_loss"):
+        assert key in records[-1], key
+    assert (outcome.run / "adapter_config.json").is_file() and (outcome.run / "value_head.safetensors").is_file()
+
+
+def test_ppo_without_a_reward_is_one_clear_line(tmp_path):
+    from llmctl.errors import DataError
+    from tests.align_fixtures import finetune, word_model_dir
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "w1 w2"}\n')
+    with pytest.raises(DataError, match="reward=MODULE:FUNCTION"):
+        finetune(word_model_dir(tmp_path / "base"), "ppo", prompts, tmp_path / "runs", "max_steps=1")

@@ -96,3 +96,21 @@ def test_score_verb_prints_and_writes_rewards(tmp_path, capsys, monkeypatch):
     code, out, err = llmctl_in_process(capsys, "score", "rm-test", "--data", str(completions))
     assert code == 0, err
     assert "reward" in out and "1 answers" in out
+
+
+def test_reward_method_on_the_loop_trains_an_adapter_that_score_reads(tmp_path, capsys, monkeypatch):
+    from tests.align_fixtures import finetune, metrics_of, word_model_dir
+
+    model_dir = word_model_dir(tmp_path / "base")
+    data = tmp_path / "prefs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in synthetic_pairs(48, 10)))
+    outcome = finetune(model_dir, "reward", data, tmp_path / "runs", "max_steps=12", "batch_size=8",
+                       "learning_rate=3e-3", "val_split=0")
+    records = metrics_of(outcome.run)
+    assert "rewards/accuracy" in records[-1] and records[-1]["loss"] < records[0]["loss"]
+    held_out = tmp_path / "held_out.jsonl"
+    held_out.write_text("".join(json.dumps(r) + "\n" for r in synthetic_pairs(20, 11)))
+    code, out, err = llmctl_in_process(capsys, "score", str(outcome.run), "--data", str(held_out))
+    assert code == 0, err
+    accuracy = float(out.rsplit("accuracy", 1)[1].split()[0])
+    assert accuracy > 0.9

@@ -72,6 +72,7 @@ class PpoMethod(TrainingMethod):
             self.rollout_metrics = rollout["metrics"]
             self.rollouts += 1
         minibatch = self.queue.pop(0)
+        batch["_tokens"] = int(minibatch["attention_mask"].sum())  # what this step trained on, for tokens/s
         loss, metrics = ppo_batch_loss(model, policy.value_head, minibatch, self.ppo)
         return LossOutput(loss, 1, {**metrics, **self.rollout_metrics})
 
