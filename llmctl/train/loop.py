@@ -175,7 +175,7 @@ def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, con
                             out = method.loss(model, batch, settings)
                         (out.total * scale).backward()
                     step_total += float(out.total.detach())
-                    step_tokens += int(batch.get("_tokens", batch["input_ids"].numel()))
+                    step_tokens += int(batch["_tokens"] if "_tokens" in batch else batch["input_ids"].numel())
                     step_metrics.append(out.metrics)
                 grad_norm = (float(torch.nn.utils.clip_grad_norm_(trainable, settings["max_grad_norm"]))
                              if settings["max_grad_norm"] > 0 else None)
