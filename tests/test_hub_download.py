@@ -193,3 +193,20 @@ def test_a_gguf_repo_needs_include_and_gives_a_gguf_artifact(hub, env):
                                                                          .read_text()))
     assert artifact.file().name == "tiny-Q8_0.gguf" and not (artifact.path / "tiny-F16.gguf").exists()
     assert [t.name for t in gguf.GGUFReader(artifact.file()).tensors] == ["token_embd.weight"]
+
+
+def test_a_corrupted_partial_file_is_caught_by_its_checksum_and_fetched_again(hub, env, monkeypatch):
+    from llmctl.errors import NetworkError
+    from llmctl.models.resolve import resolve_model
+    from llmctl.store import models_dir
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    weights = (hub.source_dirs["tiny"] / "model.safetensors").read_bytes()
+    partial = models_dir() / ".download-org--tiny"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors.incomplete").write_bytes(b"\0" * 1000)  # not what the hub holds
+    with pytest.raises(NetworkError, match="checksum mismatch"):
+        resolve_model("org/tiny")
+    artifact = resolve_model("org/tiny")  # the bad file was discarded, so this run starts it afresh
+    assert (artifact.path / "model.safetensors").read_bytes() == weights
