@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,51 @@ def test_merge_refuses_an_adapter_for_another_model(tmp_path: Path) -> None:
     (tmp_path / "merged").mkdir()
     with pytest.raises(DataError, match="wrong base model"):
         merge_adapter(tmp_path / "base", tmp_path / "adapter", tmp_path / "merged")
+
+
+def test_merge_memory_stays_near_one_shard(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from tests.convert_fixtures import largest_shard, lora_adapter_dir, peak_memory_of, sharded_model_dir
+
+    model_dir = sharded_model_dir(tmp_path / "big")
+    adapter_dir = lora_adapter_dir(tmp_path / "adapter")
+    total = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
+    used = peak_memory_of("merge", model_dir, tmp_path / "merged", str(adapter_dir))
+    assert used < 3 * largest_shard(model_dir), (used, largest_shard(model_dir))
+    assert used < total / 2, (used, total)
+    shard = "model-00003-of-00008.safetensors"
+    with safe_open(str(model_dir / shard), "pt") as before, safe_open(str(tmp_path / "merged" / shard), "pt") as after:
+        name = "model.layers.2.self_attn.q_proj.weight"
+        assert not torch.equal(before.get_tensor(name), after.get_tensor(name))
+        name = "model.layers.2.mlp.up_proj.weight"
+        assert torch.equal(before.get_tensor(name), after.get_tensor(name))
+
+
+def test_convert_run_merge_cli_publishes_a_model_that_loads(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from tests.cli_helpers import run_llmctl
+
+    base = _tiny_model()
+    base.save_pretrained(tmp_path / "base")
+    run_dir = tmp_path / "runs" / "run-1"
+    peft_model = _train_adapter(_tiny_model(), r=4, lora_alpha=8, use_dora=True, target_modules=["q_proj", "v_proj"])
+    peft_model.save_pretrained(run_dir / "adapter")
+    (run_dir / "llmctl.json").write_text(json.dumps({"name": "run-1", "kind": "run",
+                                                     "base_model": str(tmp_path / "base")}))
+    env = {"LLMCTL_HOME": str(tmp_path / "home"), "LLMCTL_RUNS_DIR": str(tmp_path / "runs")}
+
+    done = run_llmctl("convert", "run-1", "--merge", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "DORA" in done.stdout
+    merged_dir = tmp_path / "home" / "models" / "run-1-merged"
+    meta = json.loads((merged_dir / "llmctl.json").read_text())
+    assert meta["parents"] == ["base", "run-1"] and meta["method"] == "dora" and meta["format"] == "safetensors"
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    ids = torch.tensor([[1, 5, 9, 30]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, peft_model(input_ids=ids).logits, rtol=1e-4, atol=1e-5)
+
+    missing = run_llmctl("convert", "no-such-run", "--merge", env=env)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr and "no run" in missing.stderr
