@@ -60,7 +60,7 @@ class CachedCausalLM:
             return
         if length < len(self.ids):
             try:
-                self.cache.crop(length)
+                self.cache.crop(length - len(self.ids))  # transformers 5 crops by a negative count
             except Exception:  # caches that cannot be cropped (some sliding-window layers) start again
                 self.reset()
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import os
 import random
@@ -44,6 +45,7 @@ class LlamaCppChatEngine:
         self.stats = GenerationStats()
         self.bos_text = self._piece(llm.token_bos())
         self.eos_text = self._piece(llm.token_eos())
+        atexit.register(llm.close)  # free it before interpreter shutdown tears llama_cpp down (noisy __del__)
 
     def _piece(self, token: int) -> str:
         if token < 0:
