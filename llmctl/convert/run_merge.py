@@ -57,6 +57,12 @@ def merge_run(ref: str, *, name: str | None = None, overwrite: bool = False,
     from llmctl.models.resolve import resolve_model
 
     run_dir = find_run(ref)
+    run_meta = read_meta(run_dir) or {}
+    if run_meta.get("status") not in (None, "finished"):
+        raise DataError(f"run {ref!r} is {run_meta['status']}; finish it (`llmctl finetune --resume {run_dir.name}`) "
+                        "before merging")
+    if run_meta.get("kind") == "model" and not (run_dir / ADAPTER_CONFIG).is_file():
+        raise DataError(f"run {ref!r} trained the full model: there is no adapter to merge; use it as a model")
     adapter_dir = find_adapter_dir(run_dir)
     base = resolve_model(base_model_ref(run_dir, adapter_dir), download=False)
     if base.format != "safetensors":
