@@ -1,0 +1,129 @@
+"""Measuring one artefact: speed (prompt processing, decode, time to first token, peak memory), quality
+(perplexity, bits per byte) and lm-eval tasks. Runs in its own process per artefact (see ``worker``) so peak
+memory belongs to that artefact alone."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class BenchRequest:
+    """What to measure on one artefact."""
+
+    model: str
+    engine: str = "auto"
+    adapter: str | None = None
+    speed: bool = True
+    quality: bool = True
+    tasks: list[str] = field(default_factory=list)
+    tasks_dir: str | None = None
+    chat_template: bool = False
+    task_limit: int | None = None
+    text_file: str | None = None
+    window: int = 1024
+    stride: int = 512
+    prompt_tokens: int = 128
+    new_tokens: int = 64
+    repeats: int = 3
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median with min and max, for a row that says how stable a number is."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def measure_speed(engine: Any, prompt_tokens: int, new_tokens: int, repeats: int) -> dict[str, Any]:
+    """Prompt-processing and decode tokens/s and time to first token over ``repeats`` runs after a warm-up.
+
+    Every run uses a different slice of the bundled text, so no run reuses another's cached prompt.
+    """
+    from llmctl.bench.quality import bundled_text
+    from llmctl.generate.params import SamplingParams
+
+    ids = engine.encode_text(bundled_text())
+    params = SamplingParams(temperature=0.0, max_new_tokens=new_tokens)
+    prefill, decode, first = [], [], []
+    for run in range(repeats + 1):
+        start = (run * prompt_tokens) % max(1, len(ids) - prompt_tokens)
+        prompt = ids[start:start + prompt_tokens]
+        for _ in engine.stream(prompt, params):
+            pass
+        stats = engine.stats
+        if run == 0:
+            continue  # warm-up
+        processed = max(1, stats.prompt_tokens - stats.reused_tokens)
+        prefill.append(processed / stats.prefill_seconds if stats.prefill_seconds else 0.0)
+        decode.append(stats.tokens_per_second)
+        first.append(stats.prefill_seconds * 1000)
+    return {"prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "prompt_tokens_per_second": spread(prefill),
+            "decode_tokens_per_second": spread(decode), "time_to_first_token_ms": spread(first)}
+
+
+def gguf_file_of(artefact: Any) -> Path | None:
+    """The GGUF file an artefact runs from on llama.cpp, if it has one."""
+    if artefact.format == "gguf":
+        return Path(artefact.file())
+    recorded = artefact.meta.get("gguf_file")
+    if recorded:
+        path = Path(recorded)
+        return path if path.is_absolute() else artefact.path / path
+    return None
+
+
+def measure_quality(engine: Any, artefact: Any, text: str, window: int, stride: int) -> dict[str, Any]:
+    """Sliding-window perplexity and bits per byte of ``text`` with the engine's own stack."""
+    from llmctl.bench.quality import perplexity_llamacpp, perplexity_transformers
+
+    if engine.name == "llama.cpp":
+        result = perplexity_llamacpp(gguf_file_of(artefact), text, window=window, stride=stride)
+    else:
+        result = perplexity_transformers(engine.model, engine.tokenizer, text, window=window, stride=stride)
+    return result.as_dict()
+
+
+def _transformers_model(engine: Any, request: BenchRequest) -> tuple[Any, Any]:
+    if engine.name != "llama.cpp":
+        return engine.model, engine.tokenizer
+    from llmctl.generate.loader import EngineRequest, load_chat_engine
+
+    hf_engine, _ = load_chat_engine(EngineRequest(model=request.model, engine="transformers",
+                                                  adapter=request.adapter))
+    return hf_engine.model, hf_engine.tokenizer
+
+
+def peak_memory_bytes() -> int:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def measure(request: BenchRequest) -> dict[str, Any]:
+    """Every asked-for measurement of one artefact, as a JSON-ready record."""
+    from llmctl.bench.quality import bundled_text
+    from llmctl.generate.loader import EngineRequest, load_chat_engine
+
+    engine, artefact = load_chat_engine(EngineRequest(model=request.model, engine=request.engine,
+                                                      adapter=request.adapter))
+    gguf = gguf_file_of(artefact) if engine.name == "llama.cpp" else None
+    record: dict[str, Any] = {"model": request.model, "artefact": artefact.name, "engine": engine.name,
+                              "format": "gguf" if gguf else artefact.format,
+                              "size_bytes": gguf.stat().st_size if gguf else artefact.meta.get("size_bytes"),
+                              "adapter": request.adapter}
+    if request.speed:
+        record["speed"] = measure_speed(engine, request.prompt_tokens, request.new_tokens, request.repeats)
+    if request.quality:
+        text = Path(request.text_file).read_text(encoding="utf-8") if request.text_file else bundled_text()
+        record["quality"] = measure_quality(engine, artefact, text, request.window, request.stride)
+        record["quality"]["text"] = request.text_file or "bundled"
+    if request.tasks:
+        from llmctl.bench.harness import evaluate_tasks
+
+        model, tokenizer = _transformers_model(engine, request)
+        record["tasks"] = evaluate_tasks(model, tokenizer, request.tasks, request.tasks_dir, request.chat_template,
+                                         request.task_limit)
+    record["peak_memory_bytes"] = peak_memory_bytes()
+    return record
