@@ -9,8 +9,8 @@ import typer
 from llmctl import __version__
 
 # Core verbs, one module each under llmctl/cli/, each exposing ``register(app)``.
-CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "chat", "download", "rm", "convert",
-              "finetune", "runs")
+CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "recipe", "chat", "download", "rm", "convert",
+              "finetune", "runs", "benchmark")
 
 
 def _version(value: bool) -> None:
