@@ -2,7 +2,7 @@
 
 A recipe has ``name``, ``description``, ``settings`` (defaults a user overrides with ``key=value``) and ``steps``;
 each step has an ``id`` and a ``run`` line — the llmctl command it runs, with ``${setting}`` and
-``${steps.ID.output}`` placeholders. Steps whose verb creates an artefact get ``--name RUN-ID`` so later steps can
+``${steps.ID.output}`` placeholders (``${recipe_dir}`` is the recipe file's folder, for its data). Steps whose verb creates an artefact get ``--name RUN-ID`` so later steps can
 name it. Finished steps are recorded in the store and skipped when the recipe runs again.
 """
 
@@ -190,8 +190,9 @@ def run_name(recipe: Recipe, settings: dict[str, Any]) -> str:
 def plan(recipe: Recipe, settings: dict[str, Any]) -> list[PlannedStep]:
     """Each step's exact command line, with placeholders filled and output names assigned."""
     name = run_name(recipe, settings)
-    variables = {key: str(value) for key, value in settings.items()}
-    variables["run"] = name
+    variables = {"run": name, "recipe_dir": str(recipe.path.resolve().parent)}
+    for key, value in settings.items():  # a setting may use ${recipe_dir} and ${run}
+        variables[key] = PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), str(value))
     planned: list[PlannedStep] = []
     for step in recipe.steps:
         verb = step.run.split()[0]
