@@ -91,9 +91,26 @@ def _transformers_model(engine: Any, request: BenchRequest) -> tuple[Any, Any]:
         return engine.model, engine.tokenizer
     from llmctl.generate.loader import EngineRequest, load_chat_engine
 
-    hf_engine, _ = load_chat_engine(EngineRequest(model=request.model, engine="transformers",
-                                                  adapter=request.adapter))
+    model, adapter = model_and_adapter(request)
+    hf_engine, _ = load_chat_engine(EngineRequest(model=model, engine="transformers", adapter=adapter))
     return hf_engine.model, hf_engine.tokenizer
+
+
+def model_and_adapter(request: BenchRequest) -> tuple[str, str | None]:
+    """The model to load and the adapter to apply: a finetune run given as the model means its base + adapter."""
+    from llmctl.errors import UnknownNameError
+    from llmctl.generate.loader import find_run, run_base_model
+
+    if request.adapter:
+        return request.model, request.adapter
+    try:
+        run = find_run(request.model)
+    except UnknownNameError:
+        return request.model, None
+    if (run / "config.json").is_file():  # a full fine-tune: the run holds a whole model
+        return str(run), None
+    base = run_base_model(run)
+    return (base, str(run)) if base else (request.model, None)
 
 
 def peak_memory_bytes() -> int:
@@ -106,13 +123,13 @@ def measure(request: BenchRequest) -> dict[str, Any]:
     from llmctl.bench.quality import bundled_text
     from llmctl.generate.loader import EngineRequest, load_chat_engine
 
-    engine, artefact = load_chat_engine(EngineRequest(model=request.model, engine=request.engine,
-                                                      adapter=request.adapter))
+    model, adapter = model_and_adapter(request)
+    engine, artefact = load_chat_engine(EngineRequest(model=model, engine=request.engine, adapter=adapter))
     gguf = gguf_file_of(artefact) if engine.name == "llama.cpp" else None
     record: dict[str, Any] = {"model": request.model, "artefact": artefact.name, "engine": engine.name,
                               "format": "gguf" if gguf else artefact.format,
                               "size_bytes": gguf.stat().st_size if gguf else artefact.meta.get("size_bytes"),
-                              "adapter": request.adapter}
+                              "adapter": adapter}
     if request.speed:
         record["speed"] = measure_speed(engine, request.prompt_tokens, request.new_tokens, request.repeats)
     if request.quality:
