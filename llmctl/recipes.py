@@ -2,8 +2,9 @@
 
 A recipe has ``name``, ``description``, ``settings`` (defaults a user overrides with ``key=value``) and ``steps``;
 each step has an ``id`` and a ``run`` line — the llmctl command it runs, with ``${setting}`` and
-``${steps.ID.output}`` placeholders (``${recipe_dir}`` is the recipe file's folder, for its data). Steps whose verb creates an artefact get ``--name RUN-ID`` so later steps can
-name it. Finished steps are recorded in the store and skipped when the recipe runs again.
+``${steps.ID.output}`` placeholders (``${recipe_dir}`` is the recipe file's folder, for its data). Steps whose
+verb creates an artefact get ``--name RUN-ID`` so later steps can name it. Finished steps are recorded in the
+store and skipped when the recipe runs again.
 """
 
 from __future__ import annotations
