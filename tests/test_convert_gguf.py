@@ -214,3 +214,25 @@ def test_convert_killed_with_sigkill_leaves_no_artefact(smollm2_home: Path) -> N
         process.wait()
     assert {a.name for a in list_artifacts(models)} == before
     assert not (models / "killed").exists()
+
+
+@pytest.mark.slow
+def test_gemma3_270m_f16_tokenizes_and_continues_like_transformers(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmctl.convert.gguf_export import export_gguf
+    from llmctl.models.resolve import resolve_model
+
+    source = resolve_model("gemma3-270m").path
+    result = export_gguf(source, tmp_path / "gemma3.gguf", dtype="f16", model_name="gemma3-270m")
+    assert (result.architecture, result.tokenizer) == ("gemma3", "llama-hf")
+    prompt = "Once upon a time, there was a little"
+    ids = AutoTokenizer.from_pretrained(source)(prompt).input_ids
+    llm = llama_cpp.Llama(str(result.path), n_ctx=128, verbose=False)
+    try:
+        assert llm.tokenize(prompt.encode(), add_bos=True, special=False) == ids
+    finally:
+        llm.close()
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    expected = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False)[0][len(ids):].tolist()
+    assert _greedy_llama_cpp(result.path, ids, 8) == expected

@@ -51,6 +51,8 @@ def add_tokenizer_metadata(writer: GGUFWriter, model_dir: Path, vocab_size: int,
         writer.add_token_list(tokens)
         writer.add_token_scores(scores)
         writer.add_token_types(types)
+        if kind == "llama-hf":
+            writer.add_add_space_prefix(_adds_space_prefix(model_dir))
         special = SpecialVocab(model_dir, load_merges=False, n_vocab=len(tokens))
     special.add_to_gguf(writer, quiet=True)
     return kind
@@ -101,3 +103,18 @@ def _sentencepiece_vocab(model_dir: Path, kind: str, vocab_size: int) -> tuple[l
         scores.append(-1000.0)
         types.append(int(TokenType.UNUSED))
     return tokens, scores, types
+
+
+def _adds_space_prefix(model_dir: Path) -> bool:
+    """Whether a byte-fallback BPE ``tokenizer.json`` prepends "▁" to the text (Llama 2 does, Gemma does not)."""
+    data = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    steps: list[dict[str, Any]] = []
+    for part in (data.get("normalizer"), data.get("pre_tokenizer")):
+        if isinstance(part, dict):
+            steps += part.get("normalizers") or part.get("pretokenizers") or [part]
+    for step in steps:
+        if step.get("type") == "Prepend":
+            return True
+        if step.get("type") == "Metaspace":
+            return step.get("prepend_scheme", "always") != "never" and step.get("add_prefix_space", True)
+    return False
