@@ -102,7 +102,7 @@ class ChatRepl:
         stats = self.session.engine.stats
         self._write("\n")
         if not finished:
-            self.err.print("[yellow][reply stopped][/yellow]")
+            self.err.print("[yellow]\\[reply stopped][/yellow]")
         self.err.print(f"[dim]{stats.new_tokens} tokens, {stats.tokens_per_second:.1f} tok/s[/dim]")
 
     def command(self, line: str) -> str | None:
