@@ -150,6 +150,7 @@ class FinetuneOutcome:
     result: LoopResult
     settings: Settings
     trainable: int = 0
+    model: Any = None
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
@@ -250,7 +251,7 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
                 result = _result_from(records)
             write_json_atomic(run / META_FILE, _record(plan, run, status_word, result, trainable, total, started))
         dist.barrier()
-    return FinetuneOutcome(run, result, plan.settings, trainable)
+    return FinetuneOutcome(run, result, plan.settings, trainable, unwrap(wrapped))
 
 
 def _result_from(records: list[dict[str, Any]]) -> LoopResult:
