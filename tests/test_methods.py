@@ -49,7 +49,8 @@ def _reload(method: str, base_dir, run):
 def test_loss_falls_and_the_result_reloads_to_the_same_logits(family, method, model_dirs, memorisation_set):
     import torch
 
-    extra = ["learning_rate=3e-3"] if method == "full" else ["learning_rate=1e-2", "lora_dropout=0"]
+    rates = {"full": 3e-3, "lora+": 2e-3}  # LoRA+ moves B at 16 × the rate
+    extra = [f"learning_rate={rates.get(method, 1e-2)}", *(["lora_dropout=0"] if method != "full" else [])]
     outcome = run_finetune(FinetuneRequest(str(model_dirs[family]), method, str(memorisation_set),
                                            overrides=[*FAST, *extra]))
     losses = [r["loss"] for r in outcome.result.history if "loss" in r]
@@ -82,7 +83,7 @@ def test_loraplus_gives_b_matrices_ratio_times_the_learning_rate(model_dirs):
     lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     a = [lr_of[id(p)] for n, p in model.named_parameters() if "lora_A" in n]
     b = [lr_of[id(p)] for n, p in model.named_parameters() if "lora_B" in n]
-    assert a and b and set(a) == {1e-3} and set(b) == {pytest.approx(8e-3)}
+    assert a and b and set(a) == {1e-3} and all(lr == pytest.approx(8e-3) for lr in b)
     assert sum(1 for n, _ in model.named_parameters() if "lora_A" in n) == 14  # 7 projections × 2 layers
 
 
@@ -95,8 +96,9 @@ def test_mixtral_lora_reaches_the_expert_parameters(model_dirs):
     registry = get_registry()
     descriptor = registry.get("method", "lora")
     method = descriptor.build()
-    model = method.prepare(load_causal_lm(model_dirs["mixtral"]), resolve_settings("lora", descriptor.defaults),
-                           MethodContext(family=registry.family("mixtral")))
+    family = registry.family("mixtral")
+    settings = resolve_settings("lora", descriptor.defaults, family.name, family.finetune_defaults)
+    model = method.prepare(load_causal_lm(model_dirs["mixtral"]), settings, MethodContext(family=family))
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any("experts" in n for n in names) and any("q_proj" in n for n in names)
 

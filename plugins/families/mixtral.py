@@ -28,6 +28,7 @@ def register_families(register):
         lora_target_modules=DECODER_ATTENTION,
         lora_target_parameters=("experts.gate_up_proj", "experts.down_proj"),
         dora_target_modules=DECODER_ATTENTION,
+        finetune_defaults={"lora_dropout": 0.0},  # peft's expert-parameter LoRA (ParamWrapper) has no dropout
         tiny_config=tiny_config("mixtral", num_local_experts=4, num_experts_per_tok=2),
         chat_template=MISTRAL,
         gguf_architecture="llama",
