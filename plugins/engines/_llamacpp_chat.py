@@ -47,6 +47,10 @@ class LlamaCppChatEngine:
         self.eos_text = self._piece(llm.token_eos())
         atexit.register(llm.close)  # free it before interpreter shutdown tears llama_cpp down (noisy __del__)
 
+    def close(self) -> None:
+        """Free the model and its context now."""
+        self.llm.close()
+
     def _piece(self, token: int) -> str:
         if token < 0:
             return ""
