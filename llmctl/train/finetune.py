@@ -159,12 +159,22 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-def _publish_result(plan: Plan, model: Any, tokenizer: Any, run: Path) -> None:
+def _publish_result(plan: Plan, model: Any, tokenizer: Any, run: Path, dist: DistInfo) -> None:
     """Save the method's result into a temporary folder, then move each file into the run folder."""
+    from llmctl.train.method import full_tensor
+
+    inner = unwrap(model)
+    sharded = dist.active and plan.settings["strategy"] == "fsdp"
+    state = {k: full_tensor(v) for k, v in inner.state_dict().items()} if sharded else None  # every rank gathers
+    if not dist.is_main:
+        return
     temporary = run / ".tmp-result"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    plan.method.save(unwrap(model), tokenizer, temporary)
+    if state is None:
+        plan.method.save(inner, tokenizer, temporary)
+    else:
+        plan.method.save(inner, tokenizer, temporary, state_dict=state)
     files = sorted(temporary.iterdir(), key=lambda p: p.name in ("adapter_config.json", "config.json"))
     for item in files:  # the config last: a half-moved result never looks loadable
         os.replace(item, run / item.name)
@@ -239,8 +249,7 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
         result = train_loop(wrapped, plan.method, data, plan.settings, context, run, dist=dist, precision=precision,
                             resume=bool(resume), callbacks=callbacks, resume_hint=hint,
                             description=f"{plan.method_descriptor.name} {Path(request.model).name}")
-        if dist.is_main:
-            _publish_result(plan, wrapped, tokenizer, run)
+        _publish_result(plan, wrapped, tokenizer, run, dist)
         status_word = "finished"
     finally:
         if dist.is_main:

@@ -40,6 +40,11 @@ class LossOutput:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def full_tensor(tensor: Any) -> Any:
+    """The whole tensor behind an FSDP2 shard (a collective: every process must call it), else the tensor."""
+    return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+
+
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The keys of a batch the model takes (not ``labels``, not ``_``-prefixed bookkeeping)."""
     return {k: v for k, v in batch.items() if k != "labels" and not k.startswith("_")}
@@ -110,7 +115,7 @@ class TrainingMethod:
 
     def trainable_state(self, model: Any) -> dict[str, Any]:
         """The tensors a checkpoint must keep (the trainable ones)."""
-        return {name: parameter.detach().clone() for name, parameter in self.trainable_parameters(model)}
+        return {name: full_tensor(parameter).detach().clone() for name, parameter in self.trainable_parameters(model)}
 
     def load_trainable_state(self, model: Any, state: dict[str, Any]) -> None:
         """Copy checkpointed tensors back into the model."""
@@ -126,8 +131,8 @@ class TrainingMethod:
             for name, tensor in state.items():
                 parameters[name].copy_(tensor)
 
-    def save(self, model: Any, tokenizer: Any, directory: Path) -> None:
-        """Write the result (an adapter, or a whole model) to ``directory``."""
-        model.save_pretrained(directory)
+    def save(self, model: Any, tokenizer: Any, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
+        """Write the result (an adapter, or a whole model) to ``directory`` (``state_dict``: gathered FSDP weights)."""
+        model.save_pretrained(directory, state_dict=state_dict)
         if self.output == "model" and tokenizer is not None:
             tokenizer.save_pretrained(directory)
