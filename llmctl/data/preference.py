@@ -1,6 +1,6 @@
 """Preference data: prompt / chosen / rejected triples, as plain text or chat messages, with file:line errors.
 
-Accepted shapes (one JSON object per line in ``.jsonl``, or a list of them in ``.json``):
+Files are read by :mod:`llmctl.data.records` (``.jsonl``, ``.json`` list, ``.csv``). Accepted shapes:
 
 - ``{"prompt": "...", "chosen": "...", "rejected": "..."}`` — plain text;
 - ``{"prompt": [messages], "chosen": [messages] | message | "...", "rejected": ...}`` — conversational;
@@ -12,8 +12,7 @@ with a ``completion_mask`` that is 1 on answer tokens only.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,47 +47,6 @@ class EncodedPair:
     prompt_ids: list[int]
     chosen_ids: list[int]
     rejected_ids: list[int]
-
-
-def _records(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON value) for every record of a JSONL or JSON file."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
-        if not isinstance(values, list):
-            raise DataError(f"{path}:1: expected a JSON list of objects")
-        lines = _object_lines(text, len(values))
-        yield from zip(lines, values, strict=True)
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno})") from None
-
-
-def _object_lines(text: str, count: int) -> list[int]:
-    """Best-effort line numbers of the top-level objects of a JSON list (for error messages)."""
-    lines, depth, line = [], 0, 1
-    for char in text:
-        if char == "\n":
-            line += 1
-        elif char == "{":
-            if depth == 1:
-                lines.append(line)
-            depth += 1
-        elif char == "}":
-            depth -= 1
-        elif char == "[" and depth == 0:
-            depth = 1
-    return (lines + [line] * count)[:count]
 
 
 def _messages(value: Any, where: str, field: str) -> Messages:
@@ -145,22 +103,21 @@ def parse_preference(record: Any, where: str) -> PreferenceExample:
 
 
 def read_preferences(path: str | Path) -> list[PreferenceExample]:
-    """Every preference pair in a JSONL or JSON file; the first malformed record raises a one-line DataError."""
-    path = Path(path)
-    examples = [parse_preference(record, f"{path}:{line}") for line, record in _records(path)]
-    if not examples:
-        raise DataError(f"{path}: no preference pairs found")
-    return examples
+    """Every preference pair in a JSONL, JSON or CSV file; the first malformed record raises a one-line DataError."""
+    from llmctl.data.records import read_records
+
+    return [parse_preference(record.values, record.where) for record in read_records(path)]
 
 
 def is_preference_file(path: str | Path) -> bool:
     """True when the first record of the file has both 'chosen' and 'rejected' fields."""
+    from llmctl.data.records import read_records
+
     try:
-        for _, record in _records(Path(path)):
-            return isinstance(record, dict) and "chosen" in record and "rejected" in record
+        first = read_records(path)[0].values
     except DataError:
         return False
-    return False
+    return "chosen" in first and "rejected" in first
 
 
 def _render_conversation(tokenizer: Any, prompt: Messages, completion: Messages,
