@@ -80,20 +80,18 @@ def _launch(request, resume, nproc, nnodes, node_rank, master_addr, master_port)
 
 
 def _print_dry_run(request, nproc: int) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
     from llmctl.models.memory import human_bytes, human_count
     from llmctl.train.dryrun import dry_run
 
     with err_console.status("Resolving model, method and settings…"):
         report = dry_run(request, nproc)
-    table = Table(title=f"finetune {request.model} --method {report.method} (family {report.family})")
-    table.add_column("setting")
-    table.add_column("value")
-    table.add_column("from")
+    console.print(f"[bold]finetune {escape(request.model)} --method {report.method}[/] (family {report.family})")
+    width = max(len(key) for key in report.settings.values)
     for key, value in report.settings.values.items():
-        table.add_row(key, repr(value), report.settings.sources.get(key, ""))
-    console.print(table)
+        source = report.settings.sources.get(key, "")
+        console.print(f"  {key:<{width}} = {escape(repr(value)):<12} [dim]({escape(source)})[/]", soft_wrap=True)
     share = 100 * report.trainable / report.total if report.total else 0
     console.print(f"trainable parameters: {human_count(report.trainable)} of {human_count(report.total)} "
                   f"({share:.2f} %)")

@@ -121,15 +121,14 @@ def precision_for(settings: Settings, backend_dtype: str) -> str:
     return "bf16" if backend_dtype == "bfloat16" else "fp32"
 
 
-def load_and_prepare(plan: Plan, device: str) -> tuple[Any, Any]:
-    """The tokenizer and the base model made ready by the method (seeded, so resumes rebuild it identically)."""
+def load_and_prepare(plan: Plan, device: str, tokenizer: Any) -> Any:
+    """The base model made ready by the method (seeded, so resumes rebuild it identically)."""
     import torch
 
-    from llmctl.models.loading import load_causal_lm, load_tokenizer
+    from llmctl.models.loading import load_causal_lm
 
     settings = plan.settings
     torch.manual_seed(settings["seed"])
-    tokenizer = load_tokenizer(plan.model_dir, trust_remote_code=plan.request.trust_remote_code)
     context = MethodContext(family=plan.family, tokenizer=tokenizer, model_dir=plan.model_dir, device=device,
                             extra={"trust_remote_code": plan.request.trust_remote_code})
     model = plan.method.load_model(settings, context)
@@ -138,8 +137,7 @@ def load_and_prepare(plan: Plan, device: str) -> tuple[Any, Any]:
                                trust_remote_code=plan.request.trust_remote_code)
     if settings["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = plan.method.prepare(model, settings, context)
-    return tokenizer, model
+    return plan.method.prepare(model, settings, context)
 
 
 @dataclass
@@ -221,10 +219,13 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
         raise LlmctlError("finetune needs --data FILE (JSONL, JSON or CSV)")
     backend, status = select_backend(get_registry(), plan.settings["backend"])
     device = status.device if not (dist.active and status.device == "cuda") else f"cuda:{dist.local_rank}"
-    tokenizer, model = load_and_prepare(plan, device)
+    from llmctl.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(plan.model_dir, trust_remote_code=request.trust_remote_code)
     context = MethodContext(family=plan.family, tokenizer=tokenizer, model_dir=plan.model_dir, device=device,
                             data_path=Path(request.data), data_format=request.data_format)
-    data = plan.method.load_data(plan.settings, context)
+    data = plan.method.load_data(plan.settings, context)  # data errors surface before the model loads
+    model = load_and_prepare(plan, device, tokenizer)
     if not resume:
         run_id = request.name or new_run_id(request.model, plan.method_descriptor.name)
         request.name = run_id
