@@ -88,11 +88,11 @@ def preference_batch_loss(model: Any, batch: dict[str, Any], beta: float = 0.1, 
     import torch
 
     inputs = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
-    policy_logps, lengths = completion_logprobs(model, *inputs)
     reference_logps = batch.get("reference_logps")
-    if reference_logps is None:
+    if reference_logps is None:  # first, so its logits are freed before the policy's activations exist
         with torch.no_grad(), reference_of(model, reference_model) as reference:
             reference_logps, _ = completion_logprobs(reference, *inputs)
+    policy_logps, lengths = completion_logprobs(model, *inputs)
     policy_chosen, policy_rejected = policy_logps.chunk(2)
     reference_chosen, reference_rejected = reference_logps.detach().chunk(2)
     chosen_lengths, rejected_lengths = lengths.chunk(2)

@@ -11,7 +11,8 @@ def token_logprobs(logits: Any, input_ids: Any) -> Any:
 
     logits = logits[:, :-1, :].float()
     targets = input_ids[:, 1:].unsqueeze(-1)
-    return torch.gather(logits.log_softmax(-1), 2, targets).squeeze(-1)
+    # gather − logsumexp keeps no vocabulary-sized log-softmax alive for the backward pass
+    return torch.gather(logits, 2, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 def completion_logprobs(model: Any, input_ids: Any, attention_mask: Any, completion_mask: Any) -> tuple[Any, Any]:
