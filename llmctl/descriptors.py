@@ -78,6 +78,7 @@ class Family:
     count_parameters: Callable[[Mapping[str, Any]], ParameterCount] | None = None
     gguf_architecture: str | None = None
     plugin: str = ""
+    generation_defaults: Mapping[str, Any] = field(default_factory=dict)
     gguf: tuple[GGUFMapping, ...] = ()
 
     def gguf_mapping(self, model_type: str) -> GGUFMapping | None:
@@ -142,7 +143,17 @@ class Method:
 
 @dataclass
 class Quantizer:
-    """A quantizer: the schemes it writes and the backends it needs."""
+    """A quantizer: the schemes it writes and the backends it needs.
+
+    ``quantize(source, scheme, folder, *, name, scratch, progress, status, keep_reference)`` writes the quantized
+    model of the :class:`llmctl.store.Artifact` ``source`` into ``folder`` and returns a
+    :class:`llmctl.quantize.result.QuantizedOutput`. ``available(scheme)`` says whether it can write ``scheme``
+    here and why not (a missing extra, no CUDA); ``scheme_needs`` names what a scheme needs when it differs from
+    ``extra``. ``bits`` gives each scheme's nominal bits per weight and ``scheme_help`` one line about it.
+    ``output_format`` is the artefact format written (``gguf`` or ``safetensors``). ``load(artefact, dtype)``
+    returns a transformers model for an artefact this quantizer wrote when plain ``from_pretrained`` cannot
+    (None when it can). ``extra``/``package`` name the pip extra it needs.
+    """
 
     name: str
     description: str
@@ -150,6 +161,14 @@ class Quantizer:
     backends: tuple[str, ...] = ("cpu",)
     quantize: Callable[..., Any] | None = None
     plugin: str = ""
+    available: Callable[[str], tuple[bool, str]] | None = None
+    bits: Mapping[str, float] = field(default_factory=dict)
+    scheme_help: Mapping[str, str] = field(default_factory=dict)
+    output_format: str = "gguf"
+    load: Callable[..., Any] | None = None
+    extra: str | None = None
+    package: str | None = None
+    scheme_needs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

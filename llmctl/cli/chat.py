@@ -28,11 +28,12 @@ def chat(
     proxy: str | None = typer.Option(None, "--proxy", help="Proxy-tuning: the tuned small model (or run)."),
     proxy_base: str | None = typer.Option(None, "--proxy-base", help="Proxy-tuning: the same small model untuned."),
     proxy_alpha: float = typer.Option(1.0, "--proxy-alpha", help="Proxy-tuning strength."),
-    temperature: float = typer.Option(0.7, "--temperature", "-t", help="0 for greedy decoding."),
-    top_p: float = typer.Option(0.9, "--top-p"),
-    top_k: int = typer.Option(40, "--top-k", help="0 disables top-k."),
-    repetition_penalty: float = typer.Option(1.0, "--repetition-penalty"),
-    max_new_tokens: int = typer.Option(512, "--max-new-tokens", "-n"),
+    temperature: float | None = typer.Option(None, "--temperature", "-t", help="0 for greedy decoding. "
+                                             "[default: the family's recommendation, else 0.7]"),
+    top_p: float | None = typer.Option(None, "--top-p", help="[default: the family's recommendation, else 0.9]"),
+    top_k: int | None = typer.Option(None, "--top-k", help="0 disables top-k. [default: 40]"),
+    repetition_penalty: float | None = typer.Option(None, "--repetition-penalty", help="[default: 1.0]"),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", "-n", help="[default: 512]"),
     seed: int | None = typer.Option(None, "--seed", help="Seed for reproducible sampling."),
     context: int | None = typer.Option(None, "--context", help="Context length in tokens (default 4096, capped "
                                                                "at the model's)."),
@@ -42,15 +43,19 @@ def chat(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Accept pickle weights (unsafe)."),
 ) -> None:
     """Chat with a model: streamed replies, history, slash commands; --prompt or stdin for scripts."""
-    from llmctl.generate.loader import EngineRequest, load_chat_engine
+    from llmctl.generate.loader import EngineRequest, generation_defaults, load_chat_engine
     from llmctl.generate.params import SamplingParams
     from llmctl.generate.session import ChatSession
 
-    params = SamplingParams(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed).validated()
+    asked = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "repetition_penalty": repetition_penalty,
+             "max_new_tokens": max_new_tokens, "seed": seed}
+    SamplingParams(**{k: v for k, v in asked.items() if v is not None}).validated()  # bad values fail before loading
     request = EngineRequest(model, engine, adapter, proxy, proxy_base, proxy_alpha, dtype, context,
                             trust_remote_code, allow_pickle)
     with err_console.status(f"Loading {model}…") as spinner:
         loaded, artefact = load_chat_engine(request, status=lambda text: spinner.update(text))
+    defaults = generation_defaults(model, artefact)
+    params = SamplingParams(**{**defaults, **{k: v for k, v in asked.items() if v is not None}}).validated()
     session = ChatSession(loaded, params, system=system,
                           notify=lambda text: err_console.print(f"[yellow]{text}[/yellow]", highlight=False))
     if session.plain:

@@ -150,3 +150,26 @@ def _model_or_run(ref: str, request: EngineRequest) -> Any:
     if base is None:
         raise LlmctlError(f"run {ref!r} does not name its base model in llmctl.json")
     return resolve(base, request), run
+
+
+def generation_defaults(ref: str, artefact: Any) -> dict[str, Any]:
+    """The sampling defaults the model's family recommends, found from the name the user typed or the artefact's
+    ancestry (a quantized or merged artefact inherits them from the registry model it was made from)."""
+    from llmctl.plugins import get_registry
+    from llmctl.store import find_artifact
+
+    registry = get_registry()
+    names = [ref, artefact.name]
+    seen: set[str] = set()
+    while names:
+        name = names.pop(0)
+        if not name or name in seen or len(seen) > 8:
+            continue
+        seen.add(name)
+        found = registry.find_model(name)
+        if found is not None:
+            return dict(found[0].generation_defaults)
+        parent = find_artifact(name)
+        if parent is not None:
+            names.extend(parent.parents)
+    return {}

