@@ -12,6 +12,7 @@ from llmctl.bench.report import Section, to_markdown
 # Each entry: "module:function" returning a Section. Sections run in this order, all in one process run.
 SUITE = (
     "llmctl.bench.startup:run",
+    "llmctl.bench.decode:run",
 )
 
 
