@@ -2,9 +2,9 @@
 
 A recipe has ``name``, ``description``, ``settings`` (defaults a user overrides with ``key=value``) and ``steps``;
 each step has an ``id`` and a ``run`` line — the llmctl command it runs, with ``${setting}`` and
-``${steps.ID.output}`` placeholders (``${recipe_dir}`` is the recipe file's folder, for its data). Steps whose
-verb creates an artefact get ``--name RUN-ID`` so later steps can name it. Finished steps are recorded in the
-store and skipped when the recipe runs again.
+``${steps.ID.output}`` placeholders (``${recipe_dir}``: the recipe's folder; ``${runs_dir}``: where runs are
+written). Steps whose verb creates an artefact get ``--name RUN-ID`` so later steps can name it. Finished steps
+are recorded in the store and skipped when the recipe runs again.
 """
 
 from __future__ import annotations
@@ -191,7 +191,9 @@ def run_name(recipe: Recipe, settings: dict[str, Any]) -> str:
 def plan(recipe: Recipe, settings: dict[str, Any]) -> list[PlannedStep]:
     """Each step's exact command line, with placeholders filled and output names assigned."""
     name = run_name(recipe, settings)
-    variables = {"run": name, "recipe_dir": str(recipe.path.resolve().parent)}
+    from llmctl.store import runs_dir
+
+    variables = {"run": name, "recipe_dir": str(recipe.path.resolve().parent), "runs_dir": str(runs_dir().resolve())}
     for key, value in settings.items():  # a setting may use ${recipe_dir} and ${run}
         variables[key] = PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), str(value))
     planned: list[PlannedStep] = []
