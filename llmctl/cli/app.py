@@ -10,7 +10,7 @@ from llmctl import __version__
 
 # Core verbs, one module each under llmctl/cli/, each exposing ``register(app)``.
 CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "recipe", "chat", "download", "rm", "convert",
-              "finetune", "runs", "benchmark")
+              "finetune", "runs", "benchmark", "quantize")
 
 
 def _version(value: bool) -> None:

@@ -34,6 +34,11 @@ def load_hf_model(artefact: Any, dtype: str, trust_remote_code: bool = False) ->
                                                      dtype=torch_dtype(dtype)).eval()
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         return model, tokenizer
+    from llmctl.quantize.loading import load_quantized_model
+
+    quantized = load_quantized_model(artefact, dtype)  # torchao/quanto artefacts: their quantizer's own loader
+    if quantized is not None:
+        return quantized, load_tokenizer(artefact.path, trust_remote_code=trust_remote_code)
     model = load_causal_lm(artefact.path, dtype=dtype, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(artefact.path, trust_remote_code=trust_remote_code)
     return model, tokenizer

@@ -1,0 +1,1 @@
+"""Builtin quantizer plugins: GGUF (gguf library and llama.cpp), torchao, quanto, bitsandbytes."""

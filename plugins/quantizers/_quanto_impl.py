@@ -1,0 +1,49 @@
+"""optimum-quanto quantization: ``QuantizedModelForCausalLM`` saves safetensors plus ``quanto_qmap.json``.
+
+Plain ``from_pretrained`` cannot rebuild quanto's tensors, so the quanto quantizer registers a ``load`` that the
+transformers engine uses for artefacts it wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llmctl_plugins.quantizers._torch_common import prepare_source, quiet_transformers, save_model
+
+from llmctl.quantize.result import QuantizedOutput
+from llmctl.store import Artifact
+
+DTYPE = "bfloat16"
+
+
+def quantize_quanto(source: Artifact, scheme: str, folder: Path, *, scratch: Path,
+                    status: Callable[[str], None] | None = None, **_: Any) -> QuantizedOutput:
+    """Quantize the linear layers of ``source`` to quanto ``scheme`` (lm_head kept) and save them."""
+    import torch
+    from optimum.quanto import QuantizedModelForCausalLM, qint4, qint8
+    from transformers import AutoModelForCausalLM
+
+    model_dir = prepare_source(source, scratch, status)
+    quiet_transformers()
+    if status is not None:
+        status(f"quantizing {source.name} to quanto {scheme}")
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.bfloat16).eval()
+    weights = qint8 if scheme == "int8" else qint4
+    quantized = QuantizedModelForCausalLM.quantize(model, weights=weights, exclude="lm_head")
+    import optimum.quanto
+
+    return save_model(quantized, model_dir, folder, scheme,
+                      {"quanto_version": getattr(optimum.quanto, "__version__", "?"), "compute_dtype": DTYPE,
+                       "loader": "optimum.quanto QuantizedModelForCausalLM"},
+                      save=lambda m, where: m.save_pretrained(where))
+
+
+def load_quanto(artefact: Artifact, dtype: str) -> Any:
+    """The transformers model inside a quanto artefact, weights requantized from its safetensors."""
+    from optimum.quanto import QuantizedModelForCausalLM
+
+    quiet_transformers()
+    wrapped = QuantizedModelForCausalLM.from_pretrained(str(artefact.path))
+    return wrapped._wrapped.eval()
