@@ -20,7 +20,7 @@ from llmctl.bench.report import Row, Section
 
 MODEL = "smollm2-135m"
 PAIRS_PER_BATCH = 2
-STEPS = 8
+STEPS = int(os.environ.get("LLMCTL_BENCH_ALIGN_STEPS", "8"))  # fewer for a quick look
 MAX_LENGTH = 96
 LORA_R = 8
 LEARNING_RATE = 5e-5
