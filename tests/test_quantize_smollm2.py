@@ -1,0 +1,84 @@
+"""``llmctl quantize`` on the bundled SmolLM2-135M, as the issue's acceptance runs it (slow: a real model).
+
+The module resolves SmolLM2 once in the shared test store and links it into a private store, so the quantized
+artefacts written here never touch the shared cache.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import run_llmctl
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("llama_cpp")
+QUESTION = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """A private store whose ``smollm2-135m`` is the shared, already converted one."""
+    from llmctl.models.resolve import resolve_model
+
+    shared = resolve_model("smollm2-135m")
+    root = tmp_path_factory.mktemp("quantize-home")
+    (root / "models").mkdir()
+    (root / "models" / shared.path.name).symlink_to(shared.path, target_is_directory=True)
+    return root
+
+
+def _run(home: Path, *args: str):
+    return run_llmctl(*args, env={"LLMCTL_HOME": str(home)})
+
+
+@pytest.fixture(scope="module")
+def q8_0_eval(home: Path):
+    """``llmctl quantize smollm2-135m --method gguf:q8_0 --eval``, run once for the module."""
+    done = _run(home, "quantize", "smollm2-135m", "--method", "gguf:q8_0", "--eval")
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _meta(home: Path, name: str) -> dict:
+    return json.loads((home / "models" / name / "llmctl.json").read_text())
+
+
+def test_q8_0_eval_shows_both_models_and_stays_within_one_percent(home: Path, q8_0_eval) -> None:
+    quality = _meta(home, "smollm2-135m-q8_0")["quality"]
+    before, after = quality["before"], quality["after"]
+    assert (before["weights"], after["weights"]) == ("f16", "q8_0")
+    assert before["stack"] == after["stack"] == "llama.cpp"
+    assert after["perplexity"] / before["perplexity"] - 1 < 0.01
+    for row in (before, after):  # the table printed both rows with their numbers
+        assert f"{row['perplexity']:.3f}" in q8_0_eval.stdout
+        assert f"{row['bits_per_byte']:.4f}" in q8_0_eval.stdout
+    assert "already-quantized" in q8_0_eval.stderr  # the bundled model comes from a Q4_1 GGUF
+
+
+def test_q8_0_and_q4_0_load_in_llama_cpp_and_answer(home: Path, q8_0_eval) -> None:
+    done = _run(home, "quantize", "smollm2-135m", "--method", "gguf:q4_0")
+    assert done.returncode == 0, done.stderr
+    sizes = {}
+    for name in ("smollm2-135m-q8_0", "smollm2-135m-q4_0"):
+        meta = _meta(home, name)
+        sizes[name] = meta["size_bytes"]
+        chat = _run(home, "chat", name, "--engine", "llama.cpp", "--prompt", QUESTION, "--max-new-tokens", "20")
+        assert chat.returncode == 0, chat.stderr
+        assert len(chat.stdout.strip()) > 3, chat.stdout
+    assert sizes["smollm2-135m-q4_0"] < 0.7 * sizes["smollm2-135m-q8_0"]
+    assert _meta(home, "smollm2-135m-q4_0")["quantization"]["bits_per_weight"] < 5
+
+
+def test_torchao_int8_reloads_answers_and_reports_its_size(home: Path) -> None:
+    pytest.importorskip("torchao")
+    done = _run(home, "quantize", "smollm2-135m", "--method", "torchao:int8")
+    assert done.returncode == 0, done.stderr
+    meta = _meta(home, "smollm2-135m-torchao-int8")
+    assert "MB on disk" in done.stdout
+    assert meta["size_bytes"] < 0.35 * _meta(home, "smollm2-135m")["size_bytes"]
+    chat = _run(home, "chat", "smollm2-135m-torchao-int8", "--prompt", QUESTION, "--max-new-tokens", "20")
+    assert chat.returncode == 0, chat.stderr
+    assert "Paris" in chat.stdout
