@@ -81,7 +81,7 @@ def _trl(directory: Path) -> dict[str, float]:
     args = DPOConfig(output_dir=str(directory / "trl"), bf16=False, use_cpu=True, report_to=[], max_steps=STEPS,
                      per_device_train_batch_size=PAIRS_PER_BATCH, max_length=MAX_LENGTH, learning_rate=LEARNING_RATE,
                      beta=0.1, logging_steps=STEPS, save_strategy="no", lr_scheduler_type="cosine",
-                     warmup_ratio=0.1, max_grad_norm=1.0)
+                     warmup_steps=int(0.1 * STEPS), max_grad_norm=1.0)
     peft = LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.0, target_modules=targets,
                       task_type="CAUSAL_LM")
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
