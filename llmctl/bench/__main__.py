@@ -13,6 +13,7 @@ from llmctl.bench.report import Section, to_markdown
 SUITE = (
     "llmctl.bench.startup:run",
     "llmctl.bench.decode:run",
+    "llmctl.bench.finetune:run",
 )
 
 
