@@ -35,9 +35,11 @@ lint: install
 bench: install
 	$(BIN)/python -m llmctl.bench
 
+# The main job on the embedded default model, offline: LoRA fine-tune of SmolLM2-135M → merge → GGUF q8_0 →
+# benchmark → a chat answer from the fine-tuned, quantized model. Re-running skips finished steps.
 demo: install
-	$(BIN)/llmctl plugins
 	$(BIN)/llmctl info smollm2-135m
+	$(BIN)/llmctl recipe run quickstart
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/.cache
