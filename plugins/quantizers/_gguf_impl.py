@@ -11,9 +11,38 @@ from llmctl.quantize.provenance import float_model_dir, gguf_weight_stats
 from llmctl.quantize.result import QuantizedOutput
 from llmctl.store import Artifact, safe_name
 
+_LOG: list[str] = []
+_CALLBACK: Any = None  # kept alive for as long as llama.cpp may call it
+
+
+def _collect_llamacpp_log(llama_cpp: Any) -> None:
+    """Send llama.cpp's log lines (one per tensor while quantizing) to a list instead of the terminal."""
+    import ctypes
+
+    global _CALLBACK
+    if _CALLBACK is None:
+        def collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            _LOG.append(text.decode("utf-8", "replace"))
+            del _LOG[:-50]
+
+        _CALLBACK = llama_cpp.llama_log_callback(collect)
+    _LOG.clear()
+    llama_cpp.llama_log_set(_CALLBACK, ctypes.c_void_p(0))
+
+
+def _restore_llamacpp_log(llama_cpp: Any) -> None:
+    """Give llama.cpp back the log callback llama-cpp-python installed (it honours ``verbose``)."""
+    import ctypes
+
+    try:
+        from llama_cpp import _logger
+    except ImportError:  # keep ours: it is alive for the whole process
+        return
+    llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+
 
 def llamacpp_quantize(src: Path, dst: Path, scheme: str) -> None:
-    """Quantize the GGUF ``src`` to ``scheme`` with llama.cpp's own quantizer (in-process, logs silenced)."""
+    """Quantize the GGUF ``src`` to ``scheme`` with llama.cpp's own quantizer (in-process, logs kept quiet)."""
     try:
         import llama_cpp
     except ImportError as error:
@@ -23,18 +52,15 @@ def llamacpp_quantize(src: Path, dst: Path, scheme: str) -> None:
     ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{scheme.upper()}", None)
     if ftype is None:
         raise DataError(f"this llama.cpp build has no {scheme} quantization type")
-    messages: list[str] = []
-
-    @llama_cpp.llama_log_callback
-    def collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        messages.append(text.decode("utf-8", "replace"))
-
-    llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
-    status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    _collect_llamacpp_log(llama_cpp)
+    try:
+        status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    finally:
+        _restore_llamacpp_log(llama_cpp)
     if status != 0:
-        tail = "".join(messages).strip().splitlines()[-1:] or ["no message"]
+        tail = "".join(_LOG).strip().splitlines()[-1:] or ["no message"]
         raise DataError(f"llama.cpp could not quantize {src.name} to {scheme}: {tail[0]}")
 
 
