@@ -15,6 +15,7 @@ SUITE = (
     "llmctl.bench.decode:run",
     "llmctl.bench.finetune:run",
     "llmctl.bench.align:run",
+    "llmctl.bench.quantization:run",
 )
 
 
