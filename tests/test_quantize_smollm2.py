@@ -69,7 +69,8 @@ def test_q8_0_and_q4_0_load_in_llama_cpp_and_answer(home: Path, q8_0_eval) -> No
         assert chat.returncode == 0, chat.stderr
         assert len(chat.stdout.strip()) > 3, chat.stdout
     assert sizes["smollm2-135m-q4_0"] < 0.7 * sizes["smollm2-135m-q8_0"]
-    assert _meta(home, "smollm2-135m-q4_0")["quantization"]["bits_per_weight"] < 5
+    # 4-bit blocks, with the embedding kept at 8 bits as llama.cpp keeps its output layer
+    assert _meta(home, "smollm2-135m-q4_0")["quantization"]["bits_per_weight"] < 6
 
 
 def test_torchao_int8_reloads_answers_and_reports_its_size(home: Path) -> None:

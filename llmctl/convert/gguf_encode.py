@@ -24,6 +24,9 @@ FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "bf16": "MOSTLY_BF16", "q8_
               "q5_0": "MOSTLY_Q5_0", "q5_1": "MOSTLY_Q5_1", "q4_0": "MOSTLY_Q4_0", "q4_1": "MOSTLY_Q4_1"}
 
 
+LOW_BIT = ("q4_0", "q4_1", "q5_0", "q5_1")
+
+
 def quantization_type(dtype: str) -> GGMLQuantizationType:
     """The gguf tensor type for a dtype name such as ``f16`` or ``q8_0``."""
     from gguf import GGMLQuantizationType
@@ -34,12 +37,19 @@ def quantization_type(dtype: str) -> GGMLQuantizationType:
 
 
 def tensor_type(gguf_name: str, shape: Sequence[int], dtype: str) -> GGMLQuantizationType:
-    """The type a tensor is stored as: vectors (norms, biases) stay F32; rows no block divides fall back to F16."""
+    """The type a tensor is stored as: vectors (norms, biases) stay F32; rows no block divides fall back to F16.
+
+    With 4- and 5-bit types the embedding and output matrices are kept at Q8_0, as llama.cpp's own quantizer keeps
+    its output layer at higher precision: they are small next to the blocks and the logits are sensitive to them
+    (SmolLM2-135M q4_0 perplexity: 36.8 with them at 4 bits, vs 34.2 for llama.cpp's file).
+    """
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     wanted = quantization_type(dtype)
     if len(shape) < 2 or gguf_name.endswith("_norm.weight"):
         return GGMLQuantizationType.F32
+    if dtype.lower() in LOW_BIT and gguf_name in ("token_embd.weight", "output.weight"):
+        wanted = GGMLQuantizationType.Q8_0
     block_size, _ = GGML_QUANT_SIZES[wanted]
     if shape[-1] % block_size != 0:
         return GGMLQuantizationType.F16

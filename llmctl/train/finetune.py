@@ -224,8 +224,12 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
     tokenizer = load_tokenizer(plan.model_dir, trust_remote_code=request.trust_remote_code)
     context = MethodContext(family=plan.family, tokenizer=tokenizer, model_dir=plan.model_dir, device=device,
                             data_path=Path(request.data), data_format=request.data_format)
-    data = plan.method.load_data(plan.settings, context)  # data errors surface before the model loads
-    model = load_and_prepare(plan, device, tokenizer)
+    if plan.method.data_needs_model:  # e.g. rejection sampling generates its data with the model
+        model = load_and_prepare(plan, device, tokenizer)
+        data = plan.method.load_data(plan.settings, context)
+    else:
+        data = plan.method.load_data(plan.settings, context)  # data errors surface before the model loads
+        model = load_and_prepare(plan, device, tokenizer)
     if not resume:
         run_id = request.name or new_run_id(request.model, plan.method_descriptor.name)
         request.name = run_id

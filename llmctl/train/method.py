@@ -55,6 +55,7 @@ class TrainingMethod:
 
     name = "base"
     output = "adapter"
+    data_needs_model = False  # True when load_data generates items with the prepared model (rejection sampling)
 
     def load_model(self, settings: Any, context: MethodContext) -> Any:
         """Load the base model in a special way (QLoRA: 4-bit); None means the loop's usual loading."""

@@ -24,6 +24,7 @@ class RejectionSamplingMethod(TrainingMethod):
 
     name = "rejection-sampling"
     output = "adapter"
+    data_needs_model = True
 
     def __init__(self) -> None:
         self.candidates: list[dict[str, Any]] = []
