@@ -1,5 +1,5 @@
 """Fine-tuning speed and memory: `llmctl finetune` next to Hugging Face Trainer + peft on the same model, data and
-settings (SmolLM2-135M, LoRA r=8 on every projection, batch 4, bf16 autocast, max length 256).
+settings (SmolLM2-135M, LoRA r=8 on every projection, batch 4, fp32 (this CPU has no native bf16), max length 256).
 
 Each side runs in its own process (`python -m llmctl.bench.finetune hf|llmctl STEPS`) so its peak memory is its own.
 The first step is a warm-up and is not counted.
@@ -26,7 +26,7 @@ def _llmctl(steps: int, data: str, extra: list[str]) -> tuple[int, float]:
     from llmctl.train.finetune import FinetuneRequest, run_finetune
 
     overrides = [f"max_steps={steps}", "val_split=0", "batch_size=4", f"lora_r={LORA['r']}",
-                 f"lora_alpha={LORA['lora_alpha']}", f"lora_dropout={LORA['lora_dropout']}", "precision=bf16",
+                 f"lora_alpha={LORA['lora_alpha']}", f"lora_dropout={LORA['lora_dropout']}", "precision=fp32",
                  "save_every=0", "max_length=256", *extra]
     outcome = run_finetune(FinetuneRequest(MODEL, "lora", data, overrides=overrides,
                                            name=f"bench-{os.getpid()}"))
@@ -64,7 +64,7 @@ def _hf_trainer(steps: int, data: str) -> tuple[int, float]:
         return batch
 
     with tempfile.TemporaryDirectory() as output:
-        arguments = TrainingArguments(output_dir=output, per_device_train_batch_size=4, max_steps=steps, bf16=True,
+        arguments = TrainingArguments(output_dir=output, per_device_train_batch_size=4, max_steps=steps, bf16=False,
                                       use_cpu=True, logging_steps=1, report_to=[], save_strategy="no",
                                       learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=max(1, steps // 10),
                                       dataloader_num_workers=0, remove_unused_columns=False, seed=0)
@@ -88,7 +88,7 @@ def run(steps: int = 10) -> Section:
     ours = _measure("llmctl", steps, [])
     packed = _measure("llmctl", steps, ["packing=true"])
     section = Section("Fine-tuning speed and memory",
-                      f"{MODEL}, LoRA r=8 on all projections, batch 4, bf16 autocast, max length 256, {steps} steps "
+                      f"{MODEL}, LoRA r=8 on all projections, batch 4, fp32 (this CPU has no native bf16), max length 256, {steps} steps "
                       "of recipes/data/instructions.jsonl (first step not counted). Target: ≥ 1.3× HF Trainer + "
                       "peft tokens/s at no more memory.")
     section.rows += [
