@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ def load_reward_function(spec: str) -> ScoreFunction:
     """``package.module:function`` taking ``(prompts, completions)`` and returning one float per completion."""
     module_name, _, function_name = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except ImportError as error:
         raise DataError(f"reward function {spec!r}: cannot import {module_name!r} ({error})") from None
     function = getattr(module, function_name, None)
@@ -30,6 +32,23 @@ def load_reward_function(spec: str) -> ScoreFunction:
         return values
 
     return score
+
+
+def _import_module(name: str) -> Any:
+    """Import ``name``; a module in the current folder is found too, as under ``python -m llmctl`` (recipe steps).
+
+    The ``llmctl`` script's ``sys.path`` starts with its own bin folder, not the current one, so without this
+    ``reward=rewards:f`` would work inside a recipe but not on the command line. The folder goes last, so it never
+    shadows an installed module.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        here = os.getcwd()
+        if error.name != name.split(".")[0] or here in sys.path or "" in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(name)
 
 
 def reward_model_scorer(model: Any, tokenizer: Any, batch_size: int = 8) -> ScoreFunction:

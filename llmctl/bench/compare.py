@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-# (column title, path into a record, format)
+# (metric, path into a record, format)
 COLUMNS = (
     ("prompt tok/s", ("speed", "prompt_tokens_per_second"), "{:.0f}"),
     ("decode tok/s", ("speed", "decode_tokens_per_second"), "{:.1f}"),
@@ -36,28 +36,39 @@ def _cell(record: dict[str, Any], path: tuple[str, ...], pattern: str) -> str:
 
 
 def comparison_table(records: list[dict[str, Any]]) -> Table:
-    """A rich table of every artefact side by side."""
+    """A rich table with one column per artefact and one row per metric, so a few artefacts fit a terminal."""
     from llmctl.models.memory import human_bytes
 
     table = Table(title="llmctl benchmark", caption="speed: medians after a warm-up (min/max in the JSON)")
-    table.add_column("artefact", no_wrap=True)
-    for title in ("engine", "size", *(c[0] for c in COLUMNS), "peak memory", "tasks"):
-        table.add_column(title)
+    table.add_column("", no_wrap=True)
     for record in records:
-        if "error" in record:
-            table.add_row(record["model"], "-", "-", *("-" for _ in COLUMNS), "-", f"[red]{record['error']}[/red]")
-            continue
-        tasks = record.get("tasks")
-        task_text = "-"
-        if tasks:
-            metrics = "; ".join(f"{task} " + ", ".join(f"{k}={v:.3f}" for k, v in values.items())
-                                for task, values in tasks["tasks"].items())
-            task_text = f"{metrics} (chat template {'on' if tasks['chat_template_applied'] else 'off'})"
-        size = record.get("size_bytes")
-        table.add_row(record["model"], record["engine"], human_bytes(size) if size else "-",
-                      *(_cell(record, path, pattern) for _, path, pattern in COLUMNS),
-                      human_bytes(record["peak_memory_bytes"]), task_text)
+        table.add_column(record["model"], justify="right")
+    good = [r for r in records if "error" not in r]
+
+    def row(label: str, cell: Any) -> None:
+        table.add_row(label, *("-" if "error" in r else cell(r) for r in records))
+
+    row("engine", lambda r: r["engine"])
+    row("size", lambda r: human_bytes(r["size_bytes"]) if r.get("size_bytes") else "-")
+    for title, path, pattern in COLUMNS:
+        if any(value_at(r, path) is not None for r in good):  # rows nobody measured are left out
+            row(title, lambda r, path=path, pattern=pattern: _cell(r, path, pattern))
+    row("peak memory", lambda r: human_bytes(r["peak_memory_bytes"]))
+    tasks = sorted({(task, metric) for r in good if r.get("tasks")
+                    for task, values in r["tasks"]["tasks"].items() for metric in values})
+    for task, metric in tasks:
+        row(f"{task} {metric}", lambda r, task=task, metric=metric: _task_cell(r, task, metric))
+    if tasks:
+        row("chat template", lambda r: ("on" if r["tasks"]["chat_template_applied"] else "off") if r.get("tasks")
+            else "-")
+    if len(good) < len(records):
+        table.add_row("error", *(f"[red]{r['error']}[/red]" if "error" in r else "" for r in records))
     return table
+
+
+def _task_cell(record: dict[str, Any], task: str, metric: str) -> str:
+    value = ((record.get("tasks") or {}).get("tasks") or {}).get(task, {}).get(metric)
+    return "-" if value is None else f"{value:.3f}"
 
 
 def write_plot(records: list[dict[str, Any]], path: str | Path) -> None:

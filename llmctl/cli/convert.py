@@ -98,7 +98,8 @@ def _merge(run: str, name: str | None, overwrite: bool) -> None:
                            progress=lambda done, total, shard: progress.update(task, completed=done, total=total,
                                                                                description=shard))
     meta = result.meta
-    console.print(f"Merged {meta.get('method', 'lora').upper()} adapter ({meta.get('merged')} modules) into "
+    method = {"lora": "LoRA", "lora+": "LoRA+", "dora": "DoRA"}.get(meta.get("method", "lora"), meta.get("method"))
+    console.print(f"Merged {method} adapter ({meta.get('merged')} modules) into "
                   f"{result.parents[0]} shard by shard → {result.name} ({_human(result.size_bytes)}, {result.path})")
 
 

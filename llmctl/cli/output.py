@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Rich draws at 80 columns when output is not a terminal (make, CI logs, `| tee`): tables then truncate their
+# numbers. A pipe has no width, so give it room unless the user set COLUMNS.
+PIPE_WIDTH = 140
+
+
+def _width_for(stream: TextIO) -> int | None:
+    """None (rich measures the terminal) for a terminal or when COLUMNS is set; PIPE_WIDTH otherwise."""
+    if "COLUMNS" in os.environ or stream.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(width=_width_for(sys.stdout))
+err_console = Console(stderr=True, width=_width_for(sys.stderr))
 
 
 def print_json(data: Any) -> None:
