@@ -88,7 +88,8 @@ def run(steps: int = 10) -> Section:
     ours = _measure("llmctl", steps, [])
     packed = _measure("llmctl", steps, ["packing=true"])
     section = Section("Fine-tuning speed and memory",
-                      f"{MODEL}, LoRA r=8 on all projections, batch 4, fp32 (this CPU has no native bf16), max length 256, {steps} steps "
+                      f"{MODEL}, LoRA r=8 on all projections, batch 4, fp32 (this CPU has no native bf16), "
+                      f"max length 256, {steps} steps "
                       "of recipes/data/instructions.jsonl (first step not counted). Target: ≥ 1.3× HF Trainer + "
                       "peft tokens/s at no more memory.")
     section.rows += [
