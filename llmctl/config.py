@@ -88,13 +88,13 @@ class Settings:
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value: int, float, bool, null, a YAML list, else the string itself."""
+    """A command-line value: int, float, bool, null (`null` or `~`), a YAML list, else the string itself."""
     lowered = text.strip().lower()
     if lowered in ("true", "yes", "on"):
         return True
     if lowered in ("false", "no", "off"):
         return False
-    if lowered in ("null", "none", "~"):
+    if lowered in ("null", "~"):  # as YAML reads them; "none" stays a word (adapter=none)
         return None
     for kind in (int, float):
         try:

@@ -67,3 +67,15 @@ def test_finetune_writes_a_run_that_runs_lists(tiny, capsys):
     listed = json.loads(out)
     assert [r["id"] for r in listed] == ["my-run"]
     assert listed[0]["method"] == "lora" and listed[0]["steps"] == 2 and listed[0]["final_val_loss"] is not None
+
+
+def test_adapter_none_on_the_command_line_trains_every_weight(tiny, capsys):
+    """`adapter=none` is the word "none" (as YAML reads it), not a null that fails the choice check."""
+    from pathlib import Path
+
+    model, _ = tiny
+    preferences = Path(__file__).parent.parent / "recipes" / "data" / "preferences.jsonl"
+    code, out, err = _llmctl(capsys, "finetune", str(model), "--method", "reward", "--data", str(preferences),
+                             "adapter=none", "--dry-run")
+    assert code == 0, err
+    assert "none" in out and "trainable parameters" in out

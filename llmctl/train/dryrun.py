@@ -31,6 +31,7 @@ def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
     from transformers import AutoModelForCausalLM
 
     from llmctl.data.dataset import load_examples
+    from llmctl.data.records import read_records
     from llmctl.models.memory import BYTES_PER_PARAMETER, activation_bytes
     from llmctl.models.params import build_config
 
@@ -41,7 +42,10 @@ def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=request.trust_remote_code)
         model = plan.method.prepare(model, settings, MethodContext(family=plan.family, device="meta"))
     trainable, total = count_parameters(model)
-    examples = len(load_examples(request.data, request.data_format)[0]) if request.data else None
+    examples = None
+    if request.data:  # SFT data is validated as examples; preference and prompt sets are counted as records
+        examples = (len(load_examples(request.data, request.data_format)[0]) if plan.method_descriptor.kind == "sft"
+                    else len(read_records(request.data)))
     global_batch = settings["batch_size"] * settings["grad_accum"] * nproc
     epochs = settings["max_steps"] * global_batch / examples if examples else None
     weight_bytes = (total - trainable) * BYTES_PER_PARAMETER[settings["dtype"]]
