@@ -46,15 +46,27 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (else the architecture)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def machine_summary() -> list[str]:
     """Lines describing the machine and library versions."""
     import os
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    versions = ", ".join(f"{p} {_version(p)}" for p in ("llmctl", "torch", "transformers", "peft", "llama_cpp_python",
-                                                          "gguf"))
+    versions = ", ".join(f"{p} {_version(p)}" for p in ("llmctl", "torch", "transformers", "peft", "trl",
+                                                          "llama_cpp_python", "gguf"))
     return [
-        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, {memory:.1f} GiB RAM, {platform.platform()}",
+        f"- Machine: {_cpu_name()}, {os.cpu_count()} cores, {memory:.1f} GiB RAM, {platform.platform()}",
         f"- Python {platform.python_version()}; {versions}",
         f"- Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make bench`",
     ]

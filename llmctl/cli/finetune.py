@@ -61,20 +61,22 @@ def finetune(
            if result.first_val_loss is not None and result.final_val_loss is not None else "")
     console.print(f"[green]done[/]: {result.steps} steps, loss {result.final_loss:.4f}{val}, "
                   f"{result.tokens_per_s:,.0f} tok/s")
-    console.print(f"run: {outcome.run}  (chat with it: {_chat_command(outcome.run)})")
+    console.print(f"run: {outcome.run}  ({_next_command(outcome.run)})")
 
 
-def _chat_command(run: Path) -> str:
-    """The command that chats with a finished run: base model + adapter, or the run itself for full weights."""
+def _next_command(run: Path) -> str:
+    """What to do with a finished run: score with a reward model; chat with base + adapter, or with full weights."""
     import json
 
     try:
         meta = json.loads((run / "llmctl.json").read_text())
     except (OSError, ValueError):
         meta = {}
+    if meta.get("method") == "reward":
+        return f"score with it: llmctl score {run.name} --data PAIRS.jsonl"
     if meta.get("kind") == "adapter" and meta.get("base_model"):
-        return f"llmctl chat {meta['base_model']} --adapter {run.name}"
-    return f"llmctl chat {run.name}"
+        return f"chat with it: llmctl chat {meta['base_model']} --adapter {run.name}"
+    return f"chat with it: llmctl chat {run.name}"
 
 
 def _launch(request, resume, nproc, nnodes, node_rank, master_addr, master_port) -> None:

@@ -183,7 +183,8 @@ def _record(plan: Plan, run: Path, status: str, result: LoopResult | None, train
             started: str) -> dict[str, Any]:
     request = plan.request
     base = str(Path(request.model).resolve()) if Path(request.model).exists() else request.model
-    output = plan.method_descriptor.output
+    # adapter=none (alignment methods) trains every weight: the run then holds a full model, not a peft adapter
+    output = "model" if plan.settings.get("adapter") == "none" else plan.method_descriptor.output
     return {
         "name": run.name, "kind": "adapter" if output == "adapter" else "model",
         "format": "peft" if output == "adapter" else "safetensors", "status": status,
