@@ -59,8 +59,11 @@ def finetune(
     result = outcome.result
     val = (f", validation loss {result.first_val_loss:.4f} → {result.final_val_loss:.4f}"
            if result.first_val_loss is not None and result.final_val_loss is not None else "")
-    console.print(f"[green]done[/]: {result.steps} steps, loss {result.final_loss:.4f}{val}, "
-                  f"{result.tokens_per_s:,.0f} tok/s")
+    if result.final_loss is None:  # a data-only method (rejection sampling without finetune=true)
+        console.print(f"[green]done[/]: wrote {outcome.run}")
+    else:
+        console.print(f"[green]done[/]: {result.steps} steps, loss {result.final_loss:.4f}{val}, "
+                      f"{result.tokens_per_s:,.0f} tok/s")
     console.print(f"run: {outcome.run}  ({_next_command(outcome.run)})")
 
 
@@ -72,6 +75,8 @@ def _next_command(run: Path) -> str:
         meta = json.loads((run / "llmctl.json").read_text())
     except (OSError, ValueError):
         meta = {}
+    if (run / "best.jsonl").is_file() and not (run / "adapter_config.json").is_file():
+        return f"train on the winners: llmctl finetune {meta.get('base_model', 'MODEL')} --data {run}/best.jsonl"
     if meta.get("method") == "reward":
         return f"score with it: llmctl score {run.name} --data PAIRS.jsonl"
     if meta.get("kind") == "adapter" and meta.get("base_model"):
