@@ -241,6 +241,29 @@ def write_state(name: str, state: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
+def pick_up(argv: list[str], output: str | None) -> tuple[list[str] | None, str]:
+    """How to run a step an earlier, interrupted run of the recipe may have started.
+
+    Returns (argv, note): argv None when the step's artefact is already complete (a crash after it was written but
+    before the recipe recorded it), ``finetune --resume`` for a training run that was cut off, else the step as is.
+    """
+    if not output:
+        return argv, ""
+    from llmctl.store import find_artifact, read_meta, runs_dir
+
+    if argv[0] == "finetune":
+        run = runs_dir() / output
+        meta = read_meta(run) or {}
+        if meta.get("status") == "finished":
+            return None, f"run {output} finished earlier"
+        if (run / "request.json").is_file():
+            return ["finetune", "--resume", output], f"resuming the interrupted run {output}"
+        return argv, ""
+    if find_artifact(output) is not None:
+        return None, f"{output} is already in the store"
+    return argv, ""
+
+
 def run_step(argv: list[str]) -> int:
     """Run one verb in its own process (so each step frees its memory) and return its exit code."""
     return subprocess.call([sys.executable, "-m", "llmctl", *argv])

@@ -102,3 +102,41 @@ def test_every_shipped_recipe_is_valid():
         recipe = load_recipe(path)
         assert plan(recipe, recipe.settings), name
     assert json.dumps(sorted(recipes))  # listing works even when there are none yet
+
+
+def test_a_recipe_killed_during_training_resumes_that_training_run(tmp_path):
+    from llmctl.train.checkpoint import list_checkpoints
+    from tests.tiny_models import make_tiny_model_dir
+
+    model = make_tiny_model_dir("llama", tmp_path / "tiny-llama")
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"Say {i}", "output": f"It is {i}."}) + "\n"
+                            for i in range(16)))
+    path = write(tmp_path, f"""\
+name: train-then-merge
+settings:
+  steps: 400
+steps:
+  - id: train
+    run: finetune {model} --data {data} max_steps=${{steps}} save_every=5 eval_every=0 val_split=0
+  - id: merge
+    run: convert ${{steps.train.output}} --merge
+""")
+    env = {**os.environ, "LLMCTL_HOME": str(tmp_path / "home"), "LLMCTL_RUNS_DIR": str(tmp_path / "runs")}
+    process = subprocess.Popen([LLMCTL, "recipe", "run", str(path)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    run = tmp_path / "runs" / "train-then-merge-train"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list_checkpoints(run):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # killed during training, after its first checkpoint
+    process.wait()
+    assert list_checkpoints(run), "no checkpoint appeared"
+    result = run_llmctl("recipe", "run", str(path), env={"LLMCTL_HOME": str(tmp_path / "home"),
+                                                        "LLMCTL_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "resuming the interrupted run train-then-merge-train" in result.stdout
+    losses = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert [r["step"] for r in losses] == list(range(1, 401))  # every step once: resumed, not restarted
+    meta = json.loads((tmp_path / "home" / "models" / "train-then-merge-merge" / "llmctl.json").read_text())
+    assert "train-then-merge-train" in meta["parents"]

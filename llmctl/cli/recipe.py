@@ -75,6 +75,7 @@ def run(
         apply_overrides,
         find_recipe,
         load_recipe,
+        pick_up,
         plan,
         read_state,
         run_name,
@@ -102,8 +103,11 @@ def run(
         console.rule(f"[bold]step {index}/{len(steps)}: {planned.step.id}[/bold]")
         console.print(f"$ llmctl {shlex.join(planned.argv)}", markup=False, highlight=False)
         started = time.time()
+        argv, note = pick_up(planned.argv, planned.output)
+        if note:
+            console.print(f"[dim]{note}[/dim]")
         try:
-            code = run_step(planned.argv)
+            code = run_step(argv) if argv is not None else 0
         except KeyboardInterrupt:
             err_console.print(f"interrupted during step {planned.step.id!r}; run the same command again to resume "
                               "from this step")

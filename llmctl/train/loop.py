@@ -7,6 +7,7 @@ number of units in the whole step, so accumulation and ``--nproc`` give the grad
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -125,10 +126,12 @@ def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, con
     state = LoopState(model, method, optimizer, scheduler, run, dist, settings["keep_checkpoints"])
     metrics = MetricsLog(run / "metrics.jsonl")
     start = 0
-    if resume:
-        found = list_checkpoints(run)
-        if not found:
-            raise LlmctlError(f"run {run} has no checkpoint to resume from")
+    found = list_checkpoints(run) if resume else []
+    if resume and not found:  # killed before its first checkpoint: the same seeds replay the same run from step 0
+        if dist.is_main:
+            print(f"{run.name}: no checkpoint yet; starting again from step 0", file=sys.stderr)
+            metrics.truncate_after(-1)
+    elif resume:
         saved = load_checkpoint(found[-1], dist.rank)
         method.load_trainable_state(inner, saved["tensors"])
         optimizer.load_state_dict(saved["optimizer"])
