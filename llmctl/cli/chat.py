@@ -37,7 +37,8 @@ def chat(
     seed: int | None = typer.Option(None, "--seed", help="Seed for reproducible sampling."),
     context: int | None = typer.Option(None, "--context", help="Context length in tokens (default 4096, capped "
                                                                "at the model's)."),
-    dtype: str = typer.Option("auto", "--dtype", help="transformers engine: auto (bfloat16), float32, float16."),
+    dtype: str = typer.Option("auto", "--dtype", help="transformers engine: auto (bfloat16 where the CPU "
+                                                      "computes it natively, else float32), float32, float16."),
     json_output: bool = typer.Option(False, "--json", help="Print answers as JSON (with --prompt or stdin)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the model's own Python code."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Accept pickle weights (unsafe)."),
