@@ -8,7 +8,7 @@ CONSTRAINTS := $(VENV)/constraints.txt
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test test-fast lint bench demo clean
+.PHONY: install test test-fast test-docs lint bench demo clean
 
 install: $(STAMP)
 
@@ -24,7 +24,11 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -m "not docs"
+
+# Every model-loading command shown in README and docs/, run exactly as shown (the light ones run in `make test`).
+test-docs: install
+	$(BIN)/python -m pytest -q --durations=15 -m docs tests/test_docs_commands.py
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

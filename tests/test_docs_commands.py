@@ -173,7 +173,7 @@ def _param(command: DocCommand):
     elif reason:
         marks.append(pytest.mark.skip(reason=reason))
     if not LIGHT.search(command.text):
-        marks.append(pytest.mark.slow)
+        marks += [pytest.mark.slow, pytest.mark.docs]
     return pytest.param(command, id=command.id, marks=marks)
 
 
