@@ -110,7 +110,7 @@ def test_convert_run_merge_cli_publishes_a_model_that_loads(tmp_path: Path) -> N
 
     done = run_llmctl("convert", "run-1", "--merge", env=env)
     assert done.returncode == 0, done.stderr
-    assert "DORA" in done.stdout
+    assert "Merged DoRA adapter" in done.stdout
     merged_dir = tmp_path / "home" / "models" / "run-1-merged"
     meta = json.loads((merged_dir / "llmctl.json").read_text())
     assert meta["parents"] == ["base", "run-1"] and meta["method"] == "dora" and meta["format"] == "safetensors"
