@@ -15,7 +15,8 @@ A command must exit 0, unless a console block shows what it prints: then that fi
 ``$ echo $?`` shows (non-zero when the output is an ``error:`` line), and no traceback may appear.
 
 Only the commands in ``CANNOT_RUN_HERE`` are skipped, with the reason; an entry no page shows any more fails
-``test_cannot_run_here_lists_only_documented_commands``. Commands that load a model are marked slow.
+``test_cannot_run_here_lists_only_documented_commands``. Commands that load a model are marked ``slow`` and
+``docs``: ``make test`` runs the light ones, ``make test-docs`` the rest (about 20 minutes on a 2-core CPU).
 
 The store is not the shared ``tests/.cache/llmctl-home`` itself (the docs remove a model from the store, write
 named artefacts that a second session would find already there, and record finished recipe steps there) but a
@@ -51,7 +52,7 @@ PIPED = re.compile(r"^echo\s.*\|\s*llmctl\s")
 # the store path a page's real output shows; it stands for this session's store
 DOC_HOMES = ("/root/.cache/llmctl", "~/.cache/llmctl")
 BUNDLED = ("smollm2-135m", "gemma3-270m")
-# verbs that answer without loading a model (everything else is marked slow)
+# verbs that answer without loading a model (everything else is marked slow and docs)
 LIGHT = re.compile(r"^llmctl (plugins|models|info|env|runs|rm|download|recipe (list|show|cp))\b|--dry-run|--list\b")
 
 
