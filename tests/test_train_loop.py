@@ -59,3 +59,43 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path, monkeypatch):
                                          overrides=[*common, "batch_size=2", "grad_accum=2"]))
     for a, b in zip(big.result.history, small.result.history, strict=True):
         assert abs(a["loss"] - b["loss"]) < 1e-5
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3", "mixtral", "phi3", "olmo", "qwen2"])
+def test_loss_on_labelled_positions_only_equals_the_full_logits_loss(tmp_path, family):
+    """The SFT loss projects only answer positions onto the vocabulary; loss and gradients must not change."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM
+
+    from llmctl.data.batching import collate_padded
+    from llmctl.data.encode import IGNORE, EncodedExample
+    from llmctl.train.method import TrainingMethod
+    from tests.tiny_models import make_tiny_model_dir
+
+    model = AutoModelForCausalLM.from_pretrained(make_tiny_model_dir(family, tmp_path / "m"), dtype=torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    examples = []
+    for length, answer in ((12, 4), (7, 3), (10, 1)):  # ragged rows, answers of different lengths
+        ids = torch.randint(5, 100, (length,), generator=generator).tolist()
+        examples.append(EncodedExample(tuple(ids), tuple([IGNORE] * (length - answer) + ids[-answer:])))
+    batch = collate_padded(examples, pad_id=0)
+
+    ours = TrainingMethod().loss(model, batch, {})
+    (ours.total / ours.count).backward()
+    ours_grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    logits = model(**inputs, use_cache=False).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    reference = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE,
+                                reduction="sum")
+    (reference / ours.count).backward()
+
+    assert ours.count == 4 + 3 + 1
+    assert torch.allclose(ours.total, reference, atol=1e-5, rtol=1e-5)
+    for ours_grad, reference_param in zip(ours_grads, model.parameters(), strict=True):
+        if ours_grad is None:
+            assert reference_param.grad is None
+        else:
+            assert torch.allclose(ours_grad, reference_param.grad, atol=1e-6, rtol=1e-4)

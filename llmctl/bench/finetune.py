@@ -1,5 +1,6 @@
 """Fine-tuning speed and memory: `llmctl finetune` next to Hugging Face Trainer + peft on the same model, data and
-settings (SmolLM2-135M, LoRA r=8 on every projection, batch 4, fp32 (this CPU has no native bf16), max length 256).
+settings (SmolLM2-135M, LoRA r=8 on every projection, batch 4, fp32 (this CPU has no native bf16), max length 256),
+and with packing (one 256-token row per step).
 
 Each side runs in its own process (`python -m llmctl.bench.finetune hf|llmctl STEPS`) so its peak memory is its own.
 The first step is a warm-up and is not counted.
@@ -82,16 +83,28 @@ def _measure(which: str, steps: int, extra: list[str]) -> dict[str, float]:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def run(steps: int = 10) -> Section:
-    """Tokens/s and peak memory of both trainers, as ratios (HF Trainer + peft is the baseline)."""
-    hf = _measure("hf", steps, [])
-    ours = _measure("llmctl", steps, [])
-    packed = _measure("llmctl", steps, ["packing=true"])
+def run(steps: int = 20, repeats: int = 2) -> Section:
+    """Tokens/s and peak memory of both trainers, as ratios (HF Trainer + peft is the baseline).
+
+    The configurations take turns, ``repeats`` times, and each reports its fastest run (and its highest peak
+    memory), so a noisy neighbour on a shared machine does not decide the ratio.
+    """
+    configurations = {"hf": ("hf", []), "padded": ("llmctl", []),
+                      "packed": ("llmctl", ["packing=true", "batch_size=1"])}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in configurations}
+    for _ in range(repeats):
+        for name, (which, extra) in configurations.items():
+            runs[name].append(_measure(which, steps, extra))
+    best = {name: {"tokens_per_second": max(r["tokens_per_second"] for r in measured),
+                   "peak_rss_mib": max(r["peak_rss_mib"] for r in measured)} for name, measured in runs.items()}
+    hf, ours, packed = best["hf"], best["padded"], best["packed"]
     section = Section("Fine-tuning speed and memory",
-                      f"{MODEL}, LoRA r=8 on all projections, batch 4, fp32 (this CPU has no native bf16), "
-                      f"max length 256, {steps} steps "
-                      "of recipes/data/instructions.jsonl (first step not counted). Target: ≥ 1.3× HF Trainer + "
-                      "peft tokens/s at no more memory.")
+                      f"{MODEL}, LoRA r=8 on all projections (dropout 0.05), fp32 (this CPU has no native bf16), "
+                      f"{steps} steps of recipes/data/instructions.jsonl (first step not counted), fastest of "
+                      f"{repeats} alternating runs each. Padded: batch 4 examples, the same padding collator on both "
+                      "sides; packed: one 256-token row per step. llmctl projects only the answer positions onto "
+                      "the vocabulary (the loss is on answers); HF Trainer computes logits everywhere. "
+                      "Target: ≥ 1.3× HF Trainer + peft tokens/s at no more memory.")
     section.rows += [
         Row("llmctl finetune (padded batches)", ours["tokens_per_second"], "tok/s", "HF Trainer + peft",
             hf["tokens_per_second"]),

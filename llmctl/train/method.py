@@ -50,6 +50,21 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in batch.items() if k != "labels" and not k.startswith("_")}
 
 
+def accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the causal LM inside any DDP/peft wrapper computes logits only where asked (``logits_to_keep``)."""
+    import inspect
+
+    from llmctl.train.distributed import unwrap
+
+    inner = unwrap(model)
+    if hasattr(inner, "get_base_model"):
+        inner = inner.get_base_model()
+    try:
+        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class TrainingMethod:
     """Base class of methods; by default plain supervised fine-tuning of whatever ``prepare`` leaves trainable."""
 
@@ -90,14 +105,24 @@ class TrainingMethod:
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed next-token cross-entropy over labelled tokens."""
+        import torch
         import torch.nn.functional as F
 
         inputs = model_inputs(batch)
-        logits = model(**inputs, use_cache=False).logits[:, :-1]
         labels = batch["labels"][:, 1:]
-        total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+        trained = labels != IGNORE
+        if accepts_logits_to_keep(model) and bool(trained.any()):
+            # Project only the positions that carry loss onto the vocabulary: instruction data trains on the
+            # answers alone, so most positions need no logits (see docs/benchmarks.md, fine-tuning section).
+            keep = torch.nn.functional.pad(trained, (0, 1), value=False)
+            logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
+            targets = labels[trained]
+        else:
+            logits = model(**inputs, use_cache=False).logits[:, :-1]
+            targets = labels
+        total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                                 ignore_index=IGNORE, reduction="sum")
-        return LossOutput(total, int((labels != IGNORE).sum()))
+        return LossOutput(total, int(trained.sum()))
 
     def trainable_parameters(self, model: Any) -> list[tuple[str, Any]]:
         """(name, parameter) pairs the optimizer updates."""
