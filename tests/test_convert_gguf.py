@@ -54,6 +54,8 @@ CASES = {
     "gemma": ("gemma", {}),
     "gemma3": ("gemma", GEMMA3),
     "gemma3-sliding": ("gemma", {**GEMMA3, "sliding_window": 4, "num_hidden_layers": 7}),
+    "phi3": ("phi3", {}),
+    "phi3-partial-rotary": ("phi3", {"partial_rotary_factor": 0.5}),
 }
 
 
@@ -91,7 +93,7 @@ def test_unknown_architecture_names_the_plugin_hook(tmp_path: Path) -> None:
     from llmctl.convert.gguf_export import export_gguf
     from llmctl.errors import DataError
 
-    model_dir = tiny_model_dir(tmp_path / "hf", "phi3")
+    model_dir = tiny_model_dir(tmp_path / "hf", "olmo", model_type="olmo2")  # the olmo family maps no olmo2
     with pytest.raises(DataError, match="GGUFMapping"):
         export_gguf(model_dir, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
