@@ -56,6 +56,8 @@ CASES = {
     "gemma3-sliding": ("gemma", {**GEMMA3, "sliding_window": 4, "num_hidden_layers": 7}),
     "phi3": ("phi3", {}),
     "phi3-partial-rotary": ("phi3", {"partial_rotary_factor": 0.5}),
+    "olmo": ("olmo", {}),
+    "olmo-clip-qkv": ("olmo", {"clip_qkv": 0.05}),
 }
 
 

@@ -3,7 +3,7 @@
 from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl_plugins.families._templates import OLMO
 
-from llmctl.descriptors import Family, ModelSpec
+from llmctl.descriptors import Family, GGUFMapping, ModelSpec
 from llmctl.hookspecs import hookimpl
 
 _O1 = {"bos_token_id": None, "eos_token_id": 50279, "pad_token_id": 1}
@@ -11,6 +11,18 @@ _1B = decoder_config("olmo", 2048, 8192, 16, 16, 16, 50304, 2048, tie_word_embed
 _7B = decoder_config("olmo", 4096, 11008, 32, 32, 32, 50304, 2048, **_O1)
 _2_7B = decoder_config("olmo2", 4096, 11008, 32, 32, 32, 100352, 4096, rms_norm_eps=1e-6, rope_theta=500000.0,
                        eos_token_id=100257, pad_token_id=100277)
+
+
+def _olmo_gguf_metadata(config):
+    """OLMo 1: the epsilon of its non-parametric layer norm, and the q/k/v clamp when the model clips them."""
+    metadata = {"{arch}.attention.layer_norm_epsilon": 1e-5}
+    if config.get("clip_qkv") is not None:
+        metadata["{arch}.attention.clamp_kqv"] = float(config["clip_qkv"])
+    return metadata
+
+
+# OLMo 1's layer norms have no weights, so there are no norm tensors to name; it rotates q/k like Llama (permuted).
+OLMO_GGUF = (GGUFMapping("olmo", model_types=("olmo",), permute_qk=True, metadata=_olmo_gguf_metadata),)
 
 
 @hookimpl
@@ -31,4 +43,5 @@ def register_families(register):
         tiny_config=tiny_config("olmo"),
         chat_template=OLMO,
         gguf_architecture="olmo",
+        gguf=OLMO_GGUF,
     ))
