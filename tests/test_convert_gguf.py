@@ -58,6 +58,7 @@ CASES = {
     "phi3-partial-rotary": ("phi3", {"partial_rotary_factor": 0.5}),
     "olmo": ("olmo", {}),
     "olmo-clip-qkv": ("olmo", {"clip_qkv": 0.05}),
+    "mixtral": ("mixtral", {}),
 }
 
 

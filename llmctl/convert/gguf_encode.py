@@ -37,7 +37,8 @@ def quantization_type(dtype: str) -> GGMLQuantizationType:
 
 
 def tensor_type(gguf_name: str, shape: Sequence[int], dtype: str) -> GGMLQuantizationType:
-    """The type a tensor is stored as: vectors (norms, biases) stay F32; rows no block divides fall back to F16.
+    """The type a tensor is stored as: vectors (norms, biases) and mixture-of-experts routers (``ffn_gate_inp``, which
+    pick the experts) stay F32, as in llama.cpp's own converter; rows no block divides fall back to F16.
 
     With 4- and 5-bit types the embedding and output matrices are kept at Q8_0, as llama.cpp's own quantizer keeps
     its output layer at higher precision: they are small next to the blocks and the logits are sensitive to them
@@ -46,7 +47,7 @@ def tensor_type(gguf_name: str, shape: Sequence[int], dtype: str) -> GGMLQuantiz
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     wanted = quantization_type(dtype)
-    if len(shape) < 2 or gguf_name.endswith("_norm.weight"):
+    if len(shape) < 2 or gguf_name.endswith(("_norm.weight", "ffn_gate_inp.weight")):
         return GGMLQuantizationType.F32
     if dtype.lower() in LOW_BIT and gguf_name in ("token_embd.weight", "output.weight"):
         wanted = GGMLQuantizationType.Q8_0

@@ -8,19 +8,22 @@ next is read. Peak memory is about one tensor plus one open shard, whatever the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmctl.convert.gguf_encode import FILE_TYPES, encode, encoded_nbytes, header_dtype, quantization_type, tensor_type
 from llmctl.convert.safetensors_stream import TensorEntry, iter_tensors, list_tensors
-from llmctl.convert.tensor_names import TensorNamer, find_gguf_mapping, rewrite_tensor
+from llmctl.convert.tensor_names import PlannedTensor, TensorNamer, find_gguf_mapping, plan_tensors, rewrite_tensor
 from llmctl.convert.tokenizer_meta import add_tokenizer_metadata
 from llmctl.descriptors import GGUFMapping
 from llmctl.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
     from gguf import GGUFWriter
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -104,6 +107,28 @@ def _planned_tensors(entries: list[TensorEntry], namer: TensorNamer, config: Map
     return [e for e in entries if not namer.skipped(e.name) and not (tied and e.name == "lm_head.weight")]
 
 
+def _tensor_data(planned: list[PlannedTensor], mapping: GGUFMapping,
+                 config: Mapping[str, Any]) -> Iterator[np.ndarray]:
+    """Each planned tensor's float32 data, rewritten for llama.cpp, read as it is needed."""
+    stream = iter_tensors([part for tensor in planned for part in tensor.parts])
+    for tensor in planned:
+        yield _assemble(tensor, islice(stream, len(tensor.parts)), mapping, config)
+
+
+def _assemble(tensor: PlannedTensor, parts: Iterator[tuple[TensorEntry, torch.Tensor]], mapping: GGUFMapping,
+              config: Mapping[str, Any]) -> np.ndarray:
+    """One GGUF tensor from its HF parts: the one tensor rewritten, or each expert rewritten into its slot."""
+    import torch
+
+    if len(tensor.parts) == 1:
+        ((entry, data),) = parts
+        return rewrite_tensor(entry.name, data, mapping, config).numpy()
+    stacked = torch.empty(tensor.shape, dtype=torch.float32)
+    for index, (entry, data) in enumerate(parts):
+        stacked[index] = rewrite_tensor(entry.name, data, mapping, config)
+    return stacked.numpy()
+
+
 def export_gguf(model_dir: Path, out_path: Path, *, dtype: str = "f16", model_name: str | None = None,
                 progress: ProgressCallback | None = None) -> GGUFExport:
     """Write the model in ``model_dir`` as a GGUF file at ``out_path`` with weights in ``dtype``."""
@@ -114,7 +139,7 @@ def export_gguf(model_dir: Path, out_path: Path, *, dtype: str = "f16", model_na
     config = read_config(model_dir)
     family, mapping = find_gguf_mapping(config, model_name)
     namer = TensorNamer(mapping, int(config["num_hidden_layers"]))
-    entries = _planned_tensors(list_tensors(model_dir), namer, config)
+    planned = plan_tensors(_planned_tensors(list_tensors(model_dir), namer, config), namer)
 
     writer = gguf.GGUFWriter(str(out_path), mapping.architecture)
     try:
@@ -126,28 +151,29 @@ def export_gguf(model_dir: Path, out_path: Path, *, dtype: str = "f16", model_na
         tokenizer = add_tokenizer_metadata(writer, model_dir, int(config["vocab_size"]), mapping.pre_tokenizer)
 
         types = []
-        for entry in entries:
-            name = namer.gguf_name(entry.name)
-            qtype = tensor_type(name, entry.shape, dtype)
+        for tensor in planned:
+            qtype = tensor_type(tensor.name, tensor.shape, dtype)
             numpy_dtype, raw = header_dtype(qtype)
-            shape = entry.shape if raw is None else gguf.quant_shape_to_byte_shape(entry.shape, qtype)
-            writer.add_tensor_info(name, shape, numpy_dtype, encoded_nbytes(entry.shape, qtype), raw_dtype=raw)
-            types.append((name, qtype))
+            shape = tensor.shape if raw is None else gguf.quant_shape_to_byte_shape(tensor.shape, qtype)
+            writer.add_tensor_info(tensor.name, shape, numpy_dtype, encoded_nbytes(tensor.shape, qtype),
+                                   raw_dtype=raw)
+            types.append(qtype)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
 
-        for done, ((entry, tensor), (name, qtype)) in enumerate(zip(iter_tensors(entries), types, strict=True)):
-            array = rewrite_tensor(entry.name, tensor, mapping, config).numpy()
-            del tensor
+        data = _tensor_data(planned, mapping, config)
+        for done, (tensor, array, qtype) in enumerate(zip(planned, data, types, strict=True)):
             writer.write_tensor_data(encode(array, qtype))
+            del array
             if progress is not None:
-                progress(done + 1, len(entries), name)
+                progress(done + 1, len(planned), tensor.name)
         writer.flush()
     finally:
         writer.close()
     template = (model_dir / "chat_template.jinja").is_file() or "chat_template" in _tokenizer_config(model_dir)
-    return GGUFExport(out_path, mapping.architecture, family.name, dtype.lower(), len(entries), tokenizer, template)
+    return GGUFExport(out_path, mapping.architecture, family.name, dtype.lower(), len(planned), tokenizer,
+                      template)
 
 
 def _tokenizer_config(model_dir: Path) -> dict[str, Any]:

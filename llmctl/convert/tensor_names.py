@@ -2,15 +2,19 @@
 
 Names come from the gguf library's maintained ``TensorNameMap`` for the architecture; the family's ``tensor_names``
 add to or override it. The rewrites are the two llama.cpp applies when it converts: q/k rows reordered to its
-interleaved rotary layout (``permute_qk``) and a constant added to norm weights (``norm_offset``, Gemma).
+interleaved rotary layout (``permute_qk``) and a constant added to norm weights (``norm_offset``, Gemma). Per-expert
+tensors of a mixture-of-experts layer (``….experts.3.w1.weight``) become one stacked GGUF tensor per projection
+(``blk.N.ffn_gate_exps.weight``, experts along the first axis), as llama.cpp wants them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmctl.convert.safetensors_stream import TensorEntry
 from llmctl.descriptors import Family, GGUFMapping
 from llmctl.errors import DataError
 
@@ -90,6 +94,47 @@ class TensorNamer:
             raise DataError(f"tensor {hf_name!r} has no GGUF name for architecture {self.mapping.architecture!r}; "
                             "the family plugin can add it in GGUFMapping.tensor_names")
         return name
+
+
+@dataclass(frozen=True)
+class PlannedTensor:
+    """One GGUF tensor: its name and shape, and the HF tensors it is made of (several: experts stacked in order)."""
+
+    name: str
+    shape: tuple[int, ...]
+    parts: tuple[TensorEntry, ...]
+
+
+_EXPERT = re.compile(r"^(?P<stem>.+\.experts)\.(?P<index>\d+)\.(?P<rest>.+)$")
+
+
+def plan_tensors(entries: list[TensorEntry], namer: TensorNamer) -> list[PlannedTensor]:
+    """The GGUF tensors for ``entries``: one per HF tensor, except per-expert tensors, stacked into one per projection.
+
+    ``model.layers.0.block_sparse_moe.experts.{0..7}.w1.weight`` (each ``[ff, hidden]``) becomes
+    ``blk.0.ffn_gate_exps.weight`` of shape ``[8, ff, hidden]``, named through the expert-index-free HF name.
+    """
+    groups: dict[str, dict[int, TensorEntry]] = {}
+    planned: list[PlannedTensor | str] = []
+    for entry in entries:
+        match = _EXPERT.match(entry.name)
+        if match is None:
+            planned.append(PlannedTensor(namer.gguf_name(entry.name), entry.shape, (entry,)))
+            continue
+        key = f"{match['stem']}.{match['rest']}"
+        if key not in groups:
+            groups[key] = {}
+            planned.append(key)
+        groups[key][int(match["index"])] = entry
+    return [item if isinstance(item, PlannedTensor) else _stacked(item, groups[item], namer) for item in planned]
+
+
+def _stacked(key: str, experts: Mapping[int, TensorEntry], namer: TensorNamer) -> PlannedTensor:
+    parts = tuple(experts[index] for index in sorted(experts))
+    if sorted(experts) != list(range(len(experts))) or len({part.shape for part in parts}) != 1:
+        raise DataError(f"expert tensors {key!r}: expected experts 0 to {len(experts) - 1} of one shape, found "
+                        f"{', '.join(f'{i}: {list(experts[i].shape)}' for i in sorted(experts))}")
+    return PlannedTensor(namer.gguf_name(key), (len(parts), *parts[0].shape), parts)
 
 
 _Q_OR_K = re.compile(r"\.(q_proj|k_proj)\.weight$")
