@@ -80,6 +80,33 @@ def test_tiny_model_logits_in_llama_cpp_match_transformers(tmp_path: Path, case:
     assert metadata["tokenizer.ggml.model"] == "gpt2"
 
 
+def test_mixtral_experts_stacked_as_transformers_holds_them_export_like_per_expert_ones(tmp_path: Path) -> None:
+    """transformers 5 holds experts as 3-D ``experts.gate_up_proj``/``down_proj`` (save_pretrained writes them per
+    expert); a checkpoint saved in that layout must give the same GGUF tensors as the per-expert one."""
+    import shutil
+
+    import numpy as np
+    from gguf import GGUFReader
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    from llmctl.convert.gguf_export import export_gguf
+
+    per_expert = tiny_model_dir(tmp_path / "hf", "mixtral")
+    fused = shutil.copytree(per_expert, tmp_path / "fused")
+    state = AutoModelForCausalLM.from_pretrained(per_expert, dtype=torch.float32).state_dict()
+    assert "model.layers.0.mlp.experts.gate_up_proj" in state
+    save_file({k: v.contiguous() for k, v in state.items()}, fused / "model.safetensors", metadata={"format": "pt"})
+    tensors = []
+    for model_dir in (per_expert, fused):
+        reader = GGUFReader(export_gguf(model_dir, tmp_path / f"{model_dir.name}.gguf", dtype="f32").path)
+        tensors.append({t.name: np.asarray(t.data) for t in reader.tensors})
+    expected, got = tensors
+    assert got.keys() == expected.keys()
+    for name, data in expected.items():
+        np.testing.assert_array_equal(got[name], data, err_msg=name)
+
+
 def test_q8_0_and_bf16_tiny_exports_load_and_stay_close(tmp_path: Path) -> None:
     from llmctl.convert.gguf_export import export_gguf
 

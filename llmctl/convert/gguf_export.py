@@ -117,12 +117,15 @@ def _tensor_data(planned: list[PlannedTensor], mapping: GGUFMapping,
 
 def _assemble(tensor: PlannedTensor, parts: Iterator[tuple[TensorEntry, torch.Tensor]], mapping: GGUFMapping,
               config: Mapping[str, Any]) -> np.ndarray:
-    """One GGUF tensor from its HF parts: the one tensor rewritten, or each expert rewritten into its slot."""
+    """One GGUF tensor from its HF parts: the one tensor rewritten (or half of it), or each expert in its slot."""
     import torch
 
     if len(tensor.parts) == 1:
         ((entry, data),) = parts
-        return rewrite_tensor(entry.name, data, mapping, config).numpy()
+        rewritten = rewrite_tensor(entry.name, data, mapping, config)
+        if tensor.half is not None:
+            rewritten = rewritten.chunk(2, dim=-2)[tensor.half].contiguous()
+        return rewritten.numpy()
     stacked = torch.empty(tensor.shape, dtype=torch.float32)
     for index, (entry, data) in enumerate(parts):
         stacked[index] = rewrite_tensor(entry.name, data, mapping, config)

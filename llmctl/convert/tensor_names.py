@@ -4,7 +4,8 @@ Names come from the gguf library's maintained ``TensorNameMap`` for the architec
 add to or override it. The rewrites are the two llama.cpp applies when it converts: q/k rows reordered to its
 interleaved rotary layout (``permute_qk``) and a constant added to norm weights (``norm_offset``, Gemma). Per-expert
 tensors of a mixture-of-experts layer (``….experts.3.w1.weight``) become one stacked GGUF tensor per projection
-(``blk.N.ffn_gate_exps.weight``, experts along the first axis), as llama.cpp wants them.
+(``blk.N.ffn_gate_exps.weight``, experts along the first axis), as llama.cpp wants them; experts already stacked the
+way transformers holds them in memory (``….experts.gate_up_proj``, ``….experts.down_proj``) are split and named too.
 """
 
 from __future__ import annotations
@@ -103,9 +104,12 @@ class PlannedTensor:
     name: str
     shape: tuple[int, ...]
     parts: tuple[TensorEntry, ...]
+    half: int | None = None  # of a fused gate/up tensor: 0 the gate rows, 1 the up rows (second-to-last axis)
 
 
 _EXPERT = re.compile(r"^(?P<stem>.+\.experts)\.(?P<index>\d+)\.(?P<rest>.+)$")
+# transformers 5's own expert parameters, already stacked: [experts, 2 * ff, hidden] and [experts, hidden, ff]
+_STACKED_EXPERTS = re.compile(r"^(?P<stem>.+\.experts)\.(?P<proj>\w+_proj)$")
 
 
 def plan_tensors(entries: list[TensorEntry], namer: TensorNamer) -> list[PlannedTensor]:
@@ -117,6 +121,9 @@ def plan_tensors(entries: list[TensorEntry], namer: TensorNamer) -> list[Planned
     groups: dict[str, dict[int, TensorEntry]] = {}
     planned: list[PlannedTensor | str] = []
     for entry in entries:
+        if _STACKED_EXPERTS.match(entry.name):
+            planned += _already_stacked(entry, namer)
+            continue
         match = _EXPERT.match(entry.name)
         if match is None:
             planned.append(PlannedTensor(namer.gguf_name(entry.name), entry.shape, (entry,)))
@@ -127,6 +134,17 @@ def plan_tensors(entries: list[TensorEntry], namer: TensorNamer) -> list[Planned
             planned.append(key)
         groups[key][int(match["index"])] = entry
     return [item if isinstance(item, PlannedTensor) else _stacked(item, groups[item], namer) for item in planned]
+
+
+def _already_stacked(entry: TensorEntry, namer: TensorNamer) -> list[PlannedTensor]:
+    """``experts.down_proj`` as it is; ``experts.gate_up_proj`` as its gate half and its up half (gate first)."""
+    stem, _, proj = entry.name.rpartition(".")
+    if proj != "gate_up_proj":
+        return [PlannedTensor(namer.gguf_name(f"{entry.name}.weight"), entry.shape, (entry,))]
+    *experts, rows, columns = entry.shape
+    shape = (*experts, rows // 2, columns)
+    return [PlannedTensor(namer.gguf_name(f"{stem}.{half}_proj.weight"), shape, (entry,), index)
+            for index, half in enumerate(("gate", "up"))]
 
 
 def _stacked(key: str, experts: Mapping[int, TensorEntry], namer: TensorNamer) -> PlannedTensor:
