@@ -47,7 +47,9 @@ class GGUFMapping:
     ``llama`` architecture needs it, NEOX-rope architectures such as qwen2 and gemma3 do not). ``norm_offset`` is added
     to every ``*norm.weight`` (Gemma stores ``scale - 1``). ``metadata(config)`` returns extra GGUF keys (``{arch}``
     is replaced by the architecture name) for what the common keys do not cover. ``pre_tokenizer`` is llama.cpp's
-    pre-tokenizer name for a byte-level BPE tokenizer (``tokenizer.ggml.pre``).
+    pre-tokenizer name for a byte-level BPE tokenizer (``tokenizer.ggml.pre``). ``rope_freqs`` says the architecture
+    reads llama.cpp's ``rope_freqs`` tensor (per-frequency divisors), so Llama 3.1's ``llama3`` rope scaling can be
+    written; other rope scaling is refused.
     """
 
     architecture: str
@@ -58,6 +60,7 @@ class GGUFMapping:
     tensor_names: Mapping[str, str] = field(default_factory=dict)
     skip_tensors: tuple[str, ...] = ()
     metadata: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    rope_freqs: bool = False
 
 
 @dataclass

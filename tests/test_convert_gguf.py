@@ -45,8 +45,15 @@ def _transformers_logits(model_dir: Path, ids: list[int]):
 
 
 GEMMA3 = {"model_type": "gemma3_text", "sliding_window": 64, "query_pre_attn_scalar": 16}
+# Llama 3.1 rope scaling squeezed into the 12-token prompt: with base 100 and an original context of 16, all but the
+# two fastest of the 8 rotary frequencies are divided (by 8, or blended); larger weights make attention depend on
+# position. Without llama.cpp's rope_freqs tensor the logits differ by 0.23 (scale 1.9) and the argmax changes.
+LLAMA3_ROPE = {"initializer_range": 0.2, "rope_theta": 100.0,
+               "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                "original_max_position_embeddings": 16}}
 CASES = {
     "llama": ("llama", {}),
+    "llama3-rope": ("llama", LLAMA3_ROPE),
     "tinyllama": ("tinyllama", {}),
     "smollm2": ("smollm2", {}),
     "mistral": ("mistral", {}),
@@ -127,6 +134,55 @@ def test_unknown_architecture_names_the_plugin_hook(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="GGUFMapping"):
         export_gguf(model_dir, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_llama3_rope_freqs_written_from_old_and_new_config_layouts(tmp_path: Path) -> None:
+    """``rope_freqs`` (F32, one divisor per rotary frequency) is the same whether the config keeps the scaling in
+    transformers 5's ``rope_parameters`` or in the older ``rope_scaling`` beside a top-level ``rope_theta``."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    from llmctl.convert.gguf_export import export_gguf
+
+    model_dir = tiny_model_dir(tmp_path / "hf", "llama", **LLAMA3_ROPE)
+    config = json.loads((model_dir / "config.json").read_text())
+    freqs = []
+    for layout in ("new", "old"):
+        if layout == "old":
+            rope = config.pop("rope_parameters")
+            config["rope_theta"] = rope.pop("rope_theta")
+            config["rope_scaling"] = {**rope, "type": rope.pop("rope_type")}
+            (model_dir / "config.json").write_text(json.dumps(config))
+        reader = GGUFReader(export_gguf(model_dir, tmp_path / f"{layout}.gguf", dtype="q8_0").path)
+        (tensor,) = [t for t in reader.tensors if t.name == "rope_freqs.weight"]
+        assert tensor.tensor_type == GGMLQuantizationType.F32
+        freqs.append(np.asarray(tensor.data))
+    np.testing.assert_array_equal(freqs[0], freqs[1])
+    assert freqs[0].shape == (8,) and freqs[0][0] < 8.0 and (freqs[0][2:] == 8.0).all()
+
+
+def test_rope_scaling_llama_cpp_would_ignore_is_refused(tmp_path: Path) -> None:
+    """Linear, dynamic and yarn scaling (and llama3 for a mapping without rope_freqs) are refused, not written as
+    plain rope that llama.cpp would rotate differently from transformers."""
+    from llmctl.convert.gguf_export import export_gguf
+    from llmctl.errors import DataError
+
+    model_dir = tiny_model_dir(tmp_path / "hf", "llama")
+    config = json.loads((model_dir / "config.json").read_text())
+    llama3 = LLAMA3_ROPE["rope_scaling"]
+    refused = [("llama", "rope_parameters", {"rope_type": "linear", "factor": 2.0}),
+               ("llama", "rope_parameters", {"rope_type": "dynamic", "factor": 2.0}),
+               ("llama", "rope_parameters", {"rope_type": "yarn", "factor": 4.0}),
+               ("llama", "rope_scaling", {"type": "linear", "factor": 2.0}),
+               ("mistral", "rope_parameters", llama3)]
+    for model_type, key, rope in refused:
+        changed = {k: v for k, v in config.items() if k != "rope_parameters"}
+        (model_dir / "config.json").write_text(json.dumps({**changed, "model_type": model_type, key: rope}))
+        kind = rope.get("rope_type") or rope["type"]
+        with pytest.raises(DataError, match=f"{key}: rope scaling '{kind}' cannot be written") as error:
+            export_gguf(model_dir, tmp_path / "x.gguf")
+        assert "\n" not in str(error.value)
+        assert not (tmp_path / "x.gguf").exists()
 
 
 def test_export_memory_stays_near_one_shard(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 The header (metadata and every tensor's name, shape and type) is computed from the safetensors headers alone; the
 tensor data then follows one tensor at a time, each read, rewritten for llama.cpp, encoded and written before the
-next is read. Peak memory is about one tensor plus one open shard, whatever the model's size.
+next is read. Peak memory is about one tensor plus one open shard, whatever the model's size. Tensors llama.cpp
+needs that the checkpoint lacks (``rope_freqs`` for Llama 3.1's rope scaling, a few floats) are computed up front and
+written last.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmctl.convert.gguf_encode import FILE_TYPES, encode, encoded_nbytes, header_dtype, quantization_type, tensor_type
+from llmctl.convert.rope_scaling import rope_tensors, rope_theta
 from llmctl.convert.safetensors_stream import TensorEntry, iter_tensors, list_tensors
 from llmctl.convert.tensor_names import PlannedTensor, TensorNamer, find_gguf_mapping, plan_tensors, rewrite_tensor
 from llmctl.convert.tokenizer_meta import add_tokenizer_metadata
@@ -55,13 +58,6 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     return config
 
 
-def _rope_theta(config: Mapping[str, Any]) -> float | None:
-    rope = config.get("rope_parameters")
-    if isinstance(rope, dict) and "rope_theta" in rope:
-        return float(rope["rope_theta"])
-    return float(config["rope_theta"]) if config.get("rope_theta") is not None else None
-
-
 def architecture_metadata(config: Mapping[str, Any], mapping: GGUFMapping) -> dict[str, Any]:
     """The ``{arch}.*`` keys llama.cpp reads: sizes, heads, norm epsilon, rotary base, plus the family's own keys."""
     heads = int(config["num_attention_heads"])
@@ -79,7 +75,7 @@ def architecture_metadata(config: Mapping[str, Any], mapping: GGUFMapping) -> di
         "{arch}.rope.dimension_count": head_dim,
         "{arch}.vocab_size": int(config["vocab_size"]),
     }
-    theta = _rope_theta(config)
+    theta = rope_theta(config)
     if theta is not None:
         metadata["{arch}.rope.freq_base"] = theta
     if mapping.metadata is not None:
@@ -107,12 +103,13 @@ def _planned_tensors(entries: list[TensorEntry], namer: TensorNamer, config: Map
     return [e for e in entries if not namer.skipped(e.name) and not (tied and e.name == "lm_head.weight")]
 
 
-def _tensor_data(planned: list[PlannedTensor], mapping: GGUFMapping,
-                 config: Mapping[str, Any]) -> Iterator[np.ndarray]:
-    """Each planned tensor's float32 data, rewritten for llama.cpp, read as it is needed."""
+def _tensor_data(planned: list[PlannedTensor], mapping: GGUFMapping, config: Mapping[str, Any],
+                 extra: Mapping[str, np.ndarray]) -> Iterator[np.ndarray]:
+    """Each planned tensor's float32 data, rewritten for llama.cpp, read as it is needed; then the computed ones."""
     stream = iter_tensors([part for tensor in planned for part in tensor.parts])
     for tensor in planned:
         yield _assemble(tensor, islice(stream, len(tensor.parts)), mapping, config)
+    yield from extra.values()
 
 
 def _assemble(tensor: PlannedTensor, parts: Iterator[tuple[TensorEntry, torch.Tensor]], mapping: GGUFMapping,
@@ -143,6 +140,8 @@ def export_gguf(model_dir: Path, out_path: Path, *, dtype: str = "f16", model_na
     family, mapping = find_gguf_mapping(config, model_name)
     namer = TensorNamer(mapping, int(config["num_hidden_layers"]))
     planned = plan_tensors(_planned_tensors(list_tensors(model_dir), namer, config), namer)
+    extra = rope_tensors(config, mapping)  # before the file exists: unsupported rope scaling is refused here
+    names_shapes = [(t.name, t.shape) for t in planned] + [(name, array.shape) for name, array in extra.items()]
 
     writer = gguf.GGUFWriter(str(out_path), mapping.architecture)
     try:
@@ -154,28 +153,27 @@ def export_gguf(model_dir: Path, out_path: Path, *, dtype: str = "f16", model_na
         tokenizer = add_tokenizer_metadata(writer, model_dir, int(config["vocab_size"]), mapping.pre_tokenizer)
 
         types = []
-        for tensor in planned:
-            qtype = tensor_type(tensor.name, tensor.shape, dtype)
+        for name, tensor_shape in names_shapes:
+            qtype = tensor_type(name, tensor_shape, dtype)
             numpy_dtype, raw = header_dtype(qtype)
-            shape = tensor.shape if raw is None else gguf.quant_shape_to_byte_shape(tensor.shape, qtype)
-            writer.add_tensor_info(tensor.name, shape, numpy_dtype, encoded_nbytes(tensor.shape, qtype),
-                                   raw_dtype=raw)
+            shape = tensor_shape if raw is None else gguf.quant_shape_to_byte_shape(tensor_shape, qtype)
+            writer.add_tensor_info(name, shape, numpy_dtype, encoded_nbytes(tensor_shape, qtype), raw_dtype=raw)
             types.append(qtype)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
 
-        data = _tensor_data(planned, mapping, config)
-        for done, (tensor, array, qtype) in enumerate(zip(planned, data, types, strict=True)):
+        data = _tensor_data(planned, mapping, config, extra)
+        for done, ((name, _), array, qtype) in enumerate(zip(names_shapes, data, types, strict=True)):
             writer.write_tensor_data(encode(array, qtype))
             del array
             if progress is not None:
-                progress(done + 1, len(planned), tensor.name)
+                progress(done + 1, len(names_shapes), name)
         writer.flush()
     finally:
         writer.close()
     template = (model_dir / "chat_template.jinja").is_file() or "chat_template" in _tokenizer_config(model_dir)
-    return GGUFExport(out_path, mapping.architecture, family.name, dtype.lower(), len(planned), tokenizer,
+    return GGUFExport(out_path, mapping.architecture, family.name, dtype.lower(), len(names_shapes), tokenizer,
                       template)
 
 

@@ -65,5 +65,6 @@ def register_families(register):
         chat_template=LLAMA3,
         finetune_defaults={"lora_r": 16, "lora_alpha": 32},
         gguf_architecture="llama",
-        gguf=(GGUFMapping("llama", model_types=("llama",), permute_qk=True, pre_tokenizer="llama-bpe"),),
+        gguf=(GGUFMapping("llama", model_types=("llama",), permute_qk=True, pre_tokenizer="llama-bpe",
+                         rope_freqs=True),),
     ))
