@@ -7,6 +7,7 @@ and transformers happen inside the methods, so a plugin module can subclass this
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,21 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
 
 def accepts_logits_to_keep(model: Any) -> bool:
     """Whether the causal LM inside any DDP/peft wrapper computes logits only where asked (``logits_to_keep``)."""
-    import inspect
-
     from llmctl.train.distributed import unwrap
 
     inner = unwrap(model)
     if hasattr(inner, "get_base_model"):
         inner = inner.get_base_model()
+    return _forward_takes_logits_to_keep(type(inner))
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(model_class: type) -> bool:
+    """Read once per model class (the loss asks every micro-batch)."""
+    import inspect
+
     try:
-        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+        return "logits_to_keep" in inspect.signature(model_class.forward).parameters
     except (TypeError, ValueError):
         return False
 
@@ -105,7 +112,6 @@ class TrainingMethod:
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed next-token cross-entropy over labelled tokens."""
-        import torch
         import torch.nn.functional as F
 
         inputs = model_inputs(batch)
@@ -114,7 +120,7 @@ class TrainingMethod:
         if accepts_logits_to_keep(model) and bool(trained.any()):
             # Project only the positions that carry loss onto the vocabulary: instruction data trains on the
             # answers alone, so most positions need no logits (see docs/benchmarks.md, fine-tuning section).
-            keep = torch.nn.functional.pad(trained, (0, 1), value=False)
+            keep = F.pad(trained, (0, 1), value=False)
             logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
             targets = labels[trained]
         else:
