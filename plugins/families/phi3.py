@@ -4,7 +4,6 @@ from llmctl_plugins.families._configs import decoder_config, tiny_config
 from llmctl_plugins.families._templates import PHI3
 
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
-from llmctl.errors import DataError
 from llmctl.hookspecs import hookimpl
 
 _PHI = {"rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000}
@@ -18,12 +17,9 @@ def _phi3_gguf_metadata(config):
 
     llama.cpp reads the sliding window but does not apply it to phi3 (it logs "Phi SWA is currently disabled"), so
     beyond the window (2047 tokens for Phi-3 mini) its logits differ from transformers'. The 128k models' LongRoPE
-    needs per-dimension factor tensors that are not in the checkpoint; they are refused rather than written without
-    them (llama.cpp would then rotate differently from transformers).
+    is refused before this is asked, like any rope scaling the export cannot write (``rope_scaling.rope_tensors``).
     """
     rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
-    if rope.get("long_factor") or rope.get("short_factor"):
-        raise DataError("Phi-3 LongRoPE (128k context) models are not supported by the GGUF export yet")
     heads = int(config["num_attention_heads"])
     fraction = float(rope.get("partial_rotary_factor", config.get("partial_rotary_factor", 1.0)))
     context = int(config.get("original_max_position_embeddings") or config.get("max_position_embeddings") or 4096)
