@@ -16,7 +16,7 @@ A command must exit 0, unless a console block shows what it prints: then that fi
 
 Only the commands in ``CANNOT_RUN_HERE`` are skipped, with the reason; an entry no page shows any more fails
 ``test_cannot_run_here_lists_only_documented_commands``. Commands that load a model are marked ``slow`` and
-``docs``: ``make test`` runs the light ones, ``make test-docs`` the rest (about 20 minutes on a 2-core CPU).
+``docs``: ``make test`` runs the light ones, ``make test-docs`` the rest (about 14 minutes on a 2-core CPU).
 
 The store is not the shared ``tests/.cache/llmctl-home`` itself (the docs remove a model from the store, write
 named artefacts that a second session would find already there, and record finished recipe steps there) but a
