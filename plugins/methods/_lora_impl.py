@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmctl.errors import DataError
-from llmctl.train.method import MethodContext, TrainingMethod
+from llmctl.train.method import MethodContext, TrainingMethod, adamw_options
 
 
 def lora_config(kind: str, settings: Any, family: Any) -> Any:
@@ -54,12 +54,15 @@ class LoraMethod(TrainingMethod):
 
     def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
         """Wrap ``model`` in a peft adapter; only the adapter trains."""
+        from llmctl_plugins.methods._lora_dropout import install
         from peft import get_peft_model
 
         try:
-            return get_peft_model(model, lora_config(self.kind, settings, context.family))
+            wrapped = get_peft_model(model, lora_config(self.kind, settings, context.family))
         except ValueError as error:
             raise DataError(f"cannot place {self.kind} adapters on this model: {error}") from None
+        install(wrapped)  # plain LoRA layers: input dropout with a 1-byte saved mask (see _lora_dropout)
+        return wrapped
 
     def make_optimizer(self, model: Any, settings: Any) -> Any:
         """AdamW; for LoRA+ peft's optimizer with B matrices at ``loraplus_ratio`` × the learning rate."""
@@ -70,4 +73,5 @@ class LoraMethod(TrainingMethod):
 
         return create_loraplus_optimizer(model=model, optimizer_cls=torch.optim.AdamW, lr=settings["learning_rate"],
                                          loraplus_lr_ratio=settings["loraplus_ratio"],
-                                         weight_decay=settings["weight_decay"])
+                                         weight_decay=settings["weight_decay"],
+                                         **adamw_options([p for _, p in self.trainable_parameters(model)]))
