@@ -10,8 +10,8 @@ into peft's own extension point for LoRA variants (``layer.lora_variant``) and c
   so a checkpoint that saves torch's RNG state still replays the run exactly. ``p`` is rounded to a multiple of 2⁻¹⁶
   and kept inputs are scaled by ``1 / (1 - p)`` with that rounded ``p``, so the expectation is unchanged;
 - both scale factors folded into the rank-r matrices, and ``+ result`` done by the output matmul (``addmm_``);
-- only the 0/1 mask (4 bytes an element) and the rank-r activations kept for the backward pass, with ``x`` (which the
-  base layer's input already holds); the backward pass rebuilds the dropped input.
+- only the 0/1 mask (4 bytes an element), the rank-r activations and ``x`` kept for the backward pass (``x`` is one
+  tensor for the projections that read it: q/k/v, gate/up); the backward pass rebuilds the dropped input.
 
 The adapter itself (names, shapes, config, saved files) is untouched: peft loads it as a plain LoRA adapter. The
 function is used only for training on CPU without autocast; everywhere else (eval, ``no_grad``, CUDA's fused
