@@ -138,3 +138,25 @@ def test_adapter_trained_with_the_fused_branch_loads_as_plain_peft_lora(tmp_path
     loaded = peft.PeftModel.from_pretrained(base, tmp_path).eval()
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_gradient_checkpointing_replays_the_same_dropout_masks(tmp_path, monkeypatch):
+    """Recomputed forward passes draw the same masks, so checkpointing changes memory, not the run."""
+    import json
+
+    from llmctl.train.finetune import FinetuneRequest, run_finetune
+    from tests.tiny_models import make_tiny_model_dir
+
+    monkeypatch.setenv("LLMCTL_RUNS_DIR", str(tmp_path / "runs"))
+    model = make_tiny_model_dir("llama", tmp_path / "llama")
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(json.dumps({"instruction": f"Name city {i}.", "output": f"City {i} is here."})
+                              for i in range(8)) + "\n")
+    losses = {}
+    for checkpointing in ("false", "true"):
+        outcome = run_finetune(FinetuneRequest(str(model), "lora", str(data), name=f"gc-{checkpointing}", overrides=[
+            "max_steps=4", "batch_size=2", "val_split=0", "save_every=0", "precision=fp32", "lora_dropout=0.2",
+            "learning_rate=1e-2", f"gradient_checkpointing={checkpointing}"]))
+        losses[checkpointing] = [r["loss"] for r in outcome.result.history if "loss" in r]
+    assert losses["true"] == pytest.approx(losses["false"], abs=1e-5)
+    assert len(set(losses["true"])) == 4  # the adapter moved: later steps see other losses
