@@ -99,6 +99,12 @@ def run(steps: int = 12, repeats: int = 4) -> Section:
     best = {name: {"tokens_per_second": max(r["tokens_per_second"] for r in measured),
                    "peak_rss_mib": max(r["peak_rss_mib"] for r in measured)} for name, measured in runs.items()}
     hf, ours, packed = best["hf"], best["padded"], best["packed"]
+
+    def spread(name: str) -> str:
+        speeds = sorted(r["tokens_per_second"] for r in runs[name])
+        return f"runs {speeds[0]:.1f}–{speeds[-1]:.1f} tok/s (HF: {min(hf_speeds):.1f}–{max(hf_speeds):.1f})"
+
+    hf_speeds = [r["tokens_per_second"] for r in runs["hf"]]
     section = Section("Fine-tuning speed and memory",
                       f"{MODEL}, LoRA r=8 on all projections (dropout 0.05), fp32 (this CPU has no native bf16), "
                       f"{steps} steps of recipes/data/instructions.jsonl (first step not counted), fastest of "
@@ -110,9 +116,9 @@ def run(steps: int = 12, repeats: int = 4) -> Section:
                       "Target: ≥ 1.3× HF Trainer + peft tokens/s at no more memory.")
     section.rows += [
         Row("llmctl finetune (padded batches)", ours["tokens_per_second"], "tok/s", "HF Trainer + peft",
-            hf["tokens_per_second"]),
+            hf["tokens_per_second"], note=spread("padded")),
         Row("llmctl finetune packing=true", packed["tokens_per_second"], "tok/s", "HF Trainer + peft",
-            hf["tokens_per_second"], note="examples packed, attention kept within each example"),
+            hf["tokens_per_second"], note=f"examples packed, attention kept within each example; {spread('packed')}"),
         Row("llmctl finetune peak memory", ours["peak_rss_mib"], "MiB", "HF Trainer + peft", hf["peak_rss_mib"],
             higher_is_better=False),
         Row("llmctl finetune packing=true peak memory", packed["peak_rss_mib"], "MiB", "HF Trainer + peft",
