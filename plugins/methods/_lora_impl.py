@@ -61,7 +61,7 @@ class LoraMethod(TrainingMethod):
             wrapped = get_peft_model(model, lora_config(self.kind, settings, context.family))
         except ValueError as error:
             raise DataError(f"cannot place {self.kind} adapters on this model: {error}") from None
-        install(wrapped)  # plain LoRA layers: input dropout with a 1-byte saved mask (see _lora_dropout)
+        install(wrapped)  # plain LoRA layers train through the fused CPU branch (see _lora_dropout)
         return wrapped
 
     def make_optimizer(self, model: Any, settings: Any) -> Any:
