@@ -8,6 +8,7 @@ artefacts should point ``LLMCTL_HOME`` at their own ``tmp_path`` (monkeypatch.se
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,11 @@ os.environ.setdefault("LLMCTL_RUNS_DIR", str(Path(__file__).parent / ".cache" / 
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("HF_TOKEN", None)
+
+# A shell starts background jobs (`make test &`) with SIGINT ignored, and children inherit that: the Ctrl-C tests'
+# subprocesses would then ignore the interrupt they test. Give them the usual disposition back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

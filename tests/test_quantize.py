@@ -176,13 +176,7 @@ def test_interrupted_quantize_leaves_no_complete_artefact(tmp_path: Path, home: 
     assert process.poll() is None, "quantize finished before it could be interrupted"
     process.send_signal(sig)
     process.communicate(timeout=60)
-    if (models / "half").exists():  # the signal landed after the atomic rename: then the artefact must be whole
-        from gguf import GGUFReader
-
-        (written,) = (models / "half").glob("*.gguf")
-        names = {tensor.name for tensor in GGUFReader(written).tensors}
-        assert {"blk.3.ffn_down.weight", "output_norm.weight"} <= names
-        return
+    assert not (models / "half").exists()
     listing = run_llmctl("models", "--local")
     assert "half" not in listing.stdout
     if sig == signal.SIGINT:  # a clean interrupt also removes its temporary directory
