@@ -26,18 +26,11 @@ def wrap_for_training(model: Any, settings: Any, context: Any, task_type: str = 
     if adapter == "none":
         reference = copy.deepcopy(model).eval().requires_grad_(False)
         return model.requires_grad_(True), reference
-    from llmctl_plugins.methods._lora_dropout import install
-    from llmctl_plugins.methods._lora_impl import lora_config
-    from peft import get_peft_model
+    from llmctl_plugins.methods._lora_impl import lora_config, wrap_in_adapter
 
     config = lora_config(adapter, settings, context.family)
     config.task_type = task_type
-    try:
-        wrapped = get_peft_model(model, config)
-    except ValueError as error:
-        raise DataError(f"cannot place {adapter} adapters on this model: {error}") from None
-    install(wrapped)  # the same fused CPU LoRA branch as `lora` (see _lora_dropout)
-    return wrapped, None
+    return wrap_in_adapter(model, config, adapter), None
 
 
 def load_preference_data(settings: Any, context: Any) -> Any:

@@ -28,6 +28,22 @@ def lora_config(kind: str, settings: Any, family: Any) -> Any:
                       task_type="CAUSAL_LM")
 
 
+def wrap_in_adapter(model: Any, config: Any, kind: str) -> Any:
+    """``model`` in a peft adapter from ``config``, its plain LoRA layers on the fused CPU branch (_lora_dropout).
+
+    A model the adapter does not fit is one line naming ``kind``.
+    """
+    from llmctl_plugins.methods._lora_dropout import install
+    from peft import get_peft_model
+
+    try:
+        wrapped = get_peft_model(model, config)
+    except ValueError as error:
+        raise DataError(f"cannot place {kind} adapters on this model: {error}") from None
+    install(wrapped)
+    return wrapped
+
+
 class LoraMethod(TrainingMethod):
     """``lora``, ``lora+``, ``dora`` or ``qlora``: a peft adapter on a frozen base."""
 
@@ -54,15 +70,7 @@ class LoraMethod(TrainingMethod):
 
     def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
         """Wrap ``model`` in a peft adapter; only the adapter trains."""
-        from llmctl_plugins.methods._lora_dropout import install
-        from peft import get_peft_model
-
-        try:
-            wrapped = get_peft_model(model, lora_config(self.kind, settings, context.family))
-        except ValueError as error:
-            raise DataError(f"cannot place {self.kind} adapters on this model: {error}") from None
-        install(wrapped)  # plain LoRA layers train through the fused CPU branch (see _lora_dropout)
-        return wrapped
+        return wrap_in_adapter(model, lora_config(self.kind, settings, context.family), self.kind)
 
     def make_optimizer(self, model: Any, settings: Any) -> Any:
         """AdamW; for LoRA+ peft's optimizer with B matrices at ``loraplus_ratio`` × the learning rate."""
