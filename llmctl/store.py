@@ -6,10 +6,12 @@ download, conversion or quantization never leaves an artefact that looks finishe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from llmctl import __version__
-from llmctl.errors import LlmctlError
+from llmctl.errors import DataError, LlmctlError, ResourceError
 
 META_FILE = "llmctl.json"
 TEMP_PREFIX = ".tmp-"
+MAX_NAME_LENGTH = 100
+NAME_RULE = "use letters, digits and . _ + - (starting with a letter or digit, at most 100 characters)"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_LOCKS: dict[str, Any] = {}
 
 
 def home() -> Path:
@@ -47,6 +53,86 @@ def runs_dir() -> Path:
 def safe_name(name: str) -> str:
     """A directory name for an artefact name (``org/model`` becomes ``org--model``)."""
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name.replace("/", "--")).strip(".-") or "artefact"
+
+
+def _name_problem(name: str, derived: bool) -> str | None:
+    """Why ``name`` cannot name an artefact or run, or None when it can."""
+    if not name.strip():
+        return "it is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "it contains control characters"
+    if "\\" in name or name.startswith(("/", "~")):
+        return "it contains a path separator"
+    if derived:  # made from a model reference (``org/model@rev``, a folder's name): refuse only path escapes
+        if any(part in ("", ".", "..") for part in name.split("/")):
+            return "it is a path, not a name"
+        return None
+    if "/" in name:
+        return "it contains a path separator"
+    if ".." in name:
+        return "it contains '..'"
+    if name.startswith("."):
+        return "it starts with a dot"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is longer than {MAX_NAME_LENGTH} characters"
+    if not _NAME.fullmatch(name):
+        return "it contains characters other than letters, digits and . _ + -" if name[0].isalnum() else \
+            "it does not start with a letter or digit"
+    return None
+
+
+def validate_name(name: str, kind: str = "artefact", *, derived: bool = False) -> str:
+    """``name`` unchanged when it may name an artefact or run in the store; otherwise a one-line DataError.
+
+    A name the user chose (``--name``) is strict: letters, digits and ``. _ + -``, no path separator, no ``..``, no
+    leading dot. ``derived=True`` is for names llmctl makes from a model reference (a hub id ``org/model@rev`` is
+    stored as ``org--model@rev``): those only may not be paths (absolute, ``..``, empty parts, backslashes).
+    """
+    problem = _name_problem(name, derived)
+    if problem is not None:
+        raise DataError(f"invalid {kind} name {name!r}: {problem}; {NAME_RULE}")
+    return name
+
+
+def run_path(run_id: str) -> Path:
+    """The folder of run ``run_id`` under the runs folder, after checking the id cannot point outside it."""
+    if "/" in run_id:
+        validate_name(run_id, "run")  # raises: a run id is one folder
+    return runs_dir() / validate_name(run_id, "run", derived=True)
+
+
+def _lock_path(root: Path, name: str) -> Path:
+    """The lock file guarding ``name`` under ``root``: kept beside the store, never inside ``models/`` or ``runs/``."""
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return home() / "locks" / f"{safe_name(name)}.{digest}.lock"
+
+
+@contextmanager
+def name_lock(root: Path, name: str, kind: str = "artefact") -> Iterator[None]:
+    """Hold the store's lock on ``name`` under ``root``: one writer per name at a time, across processes.
+
+    A second writer waits (saying so once on stderr) until the first is done; it then sees what the first wrote,
+    exactly as if the two had run one after the other. The lock is released when the process dies (SIGKILL too).
+    Re-entrant within a process: a source may hold it around "already there? else create it" while
+    :func:`create_artifact` takes it again.
+    """
+    from filelock import FileLock, Timeout
+
+    path = _lock_path(root, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _LOCKS.setdefault(str(path), FileLock(str(path)))  # one object per file: re-entrant in a process
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"waiting for another llmctl process writing the {kind} {name!r}…", file=sys.stderr, flush=True)
+            lock.acquire()
+    except OSError as error:
+        raise ResourceError(f"cannot lock {name!r} in the store ({path.parent}): {error.strerror or error}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -111,8 +197,6 @@ def directory_size(path: Path) -> int:
 
 def ensure_free_space(needed: int, where: Path | None = None) -> int:
     """Free bytes on the disk holding ``where`` (default: the store); raises ResourceError below ``needed``."""
-    from llmctl.errors import ResourceError
-
     probe = where or models_dir()
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -181,9 +265,22 @@ def create_artifact(
     """Yield a temporary directory to fill; on success write ``llmctl.json`` and rename it to its final place.
 
     On any exception (including KeyboardInterrupt) the temporary directory is removed and nothing is published.
+    ``name`` must not be a path (see :func:`validate_name`). Two writers of one name are serialised: the store's
+    lock on the name is held from the existence check to the rename, so the second writer waits, then fails as it
+    would have after the first (or, with ``overwrite``, replaces the first's artefact).
     """
+    validate_name(name, "artefact", derived=True)
     root = root or models_dir()
     root.mkdir(parents=True, exist_ok=True)
+    with name_lock(root, name):
+        yield from _write_artifact(name, root, overwrite, kind=kind, format=format, origin=origin, parents=parents,
+                                   dtype=dtype, extra=extra)
+
+
+def _write_artifact(name: str, root: Path, overwrite: bool, *, kind: str, format: str, origin: str,
+                    parents: list[str] | tuple[str, ...], dtype: str | None,
+                    extra: dict[str, Any] | None) -> Iterator[Path]:
+    """The body of :func:`create_artifact`, run under the name's lock."""
     _sweep_stale_temporaries(root)
     final = root / safe_name(name)
     if final.exists() and not overwrite:

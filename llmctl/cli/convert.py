@@ -38,6 +38,10 @@ def convert(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an artefact of the same name."),
 ) -> None:
     """Convert a model between formats (HF ⇄ GGUF) or merge a fine-tuning run's adapter, tensor by tensor."""
+    if name is not None:
+        from llmctl.store import validate_name
+
+        validate_name(name)  # before any work: a name is one folder in the store, never a path
     if merge:
         if to is not None:
             raise DataError("--merge writes a safetensors model; convert the merged model with --to afterwards")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -24,28 +28,114 @@ SUMMARY_FIELDS = (
 )
 
 
+@dataclass
+class Described:
+    """What ``info`` shows about a model: its name, where it is, its family and its ``config.json`` values."""
+
+    name: str
+    config: dict[str, Any]
+    family: Any = None
+    hub_id: str | None = None
+    path: Path | None = None
+
+    @property
+    def title(self) -> str:
+        """The summary table's title: name, hub id or location, family."""
+        where = self.hub_id or (str(self.path) if self.path else "")
+        family = self.family.name if self.family is not None else "unknown"
+        return f"{self.name}  ({where}, family {family})"
+
+
+def describe(ref: str) -> Described:
+    """A registry model (from its config, nothing downloaded), else a store artefact, model folder or ``.gguf``
+    file, found the way every other verb finds it (used in place; no weights are read)."""
+    from llmctl.plugins import get_registry
+
+    registry = get_registry()
+    found = registry.find_model(ref)
+    if found is not None:
+        family, spec = found
+        return Described(spec.name, dict(spec.config), family, spec.hub_id)
+    from llmctl.models.resolve import resolve_model
+
+    # info reads configs, never weights: pickle-only folders are described without --allow-pickle
+    artefact = resolve_model(ref, download=False, allow_pickle=True)
+    config = _artefact_config(artefact)
+    family = registry.family_for_model_type(str(config.get("model_type", "")))
+    where = artefact.file() if artefact.format == "gguf" else artefact.path
+    return Described(artefact.name, config, family, path=where)
+
+
+def _artefact_config(artefact: Any) -> dict[str, Any]:
+    """The artefact's ``config.json``, or for a GGUF the configuration transformers reads from its metadata."""
+    from llmctl.errors import DataError
+    from llmctl.generate.fits import read_config
+
+    config = read_config(artefact.path) if artefact.format != "gguf" else None
+    if config is not None:
+        if "model_type" not in config:
+            raise DataError(f"{artefact.path / 'config.json'}: no model_type, so the architecture is unknown")
+        return config
+    gguf = artefact.gguf_path()
+    if gguf is None:
+        raise DataError(f"{artefact.path}: no config.json and no GGUF file to read the architecture from")
+    return gguf_config(gguf)
+
+
+def gguf_config(path: Path) -> dict[str, Any]:
+    """The transformers configuration a GGUF file's metadata describes (its tensors are not read)."""
+    from llmctl.errors import DataError
+
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+    except Exception as error:  # a foreign or damaged file: whatever the parser raised, say it in one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable metadata"
+        raise DataError(f"{path}: cannot read the model's architecture from this GGUF ({reason})") from None
+    values = config.to_dict()
+    values["model_type"] = config.model_type
+    return values
+
+
+def _count(described: Described) -> Any:
+    """Parameters from the config alone (meta device); an architecture transformers lacks is one line."""
+    from llmctl.errors import DataError
+    from llmctl.models.params import count_parameters
+
+    try:
+        return count_parameters(described.config, described.family)
+    except (ValueError, KeyError, TypeError) as error:
+        if described.config.get("auto_map"):
+            raise DataError(f"{described.name}: its architecture is custom code; `llmctl info` cannot count it "
+                            "without loading that code") from None
+        kind = described.config.get("model_type")
+        raise DataError(f"{described.name}: cannot build model type {kind!r} from its config "
+                        f"({str(error).strip().splitlines()[0] if str(error).strip() else 'invalid config'})") from None
+
+
 def info(
-    model: str = typer.Argument(..., help="Model name, alias or hub id.", autocompletion=complete_model),
+    model: str = typer.Argument(..., help="Model name, alias, hub id, store artefact, model folder or .gguf file.",
+                                autocompletion=complete_model),
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Show a model's architecture, parameter count and memory table without downloading weights."""
     from llmctl.models.memory import human_bytes, human_count, memory_table
-    from llmctl.models.params import count_parameters
-    from llmctl.plugins import get_registry
 
-    family, spec = get_registry().resolve_model(model)
-    config = dict(spec.config)
+    described = describe(model)
+    config, family = described.config, described.family
     with err_console.status("Computing parameters from the config (no weights)…"):
-        params = count_parameters(config, family)
+        params = _count(described)
     rows = memory_table(params, config)
     if json_output:
         print_json({
-            "model": spec.name, "family": family.name, "hub_id": spec.hub_id, "config": config,
+            "model": described.name, "family": family.name if family is not None else None,
+            "hub_id": described.hub_id, "path": str(described.path) if described.path else None, "config": config,
             "parameters": {"total": params.total, "active": params.active, "embedding": params.embedding},
             "memory": [{"label": r.label, "bytes": r.bytes, "note": r.note} for r in rows],
         })
         return
-    summary = Table(title=f"{spec.name}  ({spec.hub_id}, family {family.name})", show_header=False)
+    summary = Table(title=described.title, show_header=False)
     summary.add_column("field", style="bold")
     summary.add_column("value")
     for key, label in SUMMARY_FIELDS:
@@ -54,7 +144,7 @@ def info(
     summary.add_row("parameters", f"{human_count(params.total)} ({params.total:,})")
     if params.active != params.total:
         summary.add_row("active per token", f"{human_count(params.active)} ({params.active:,})")
-    if family.trust_remote_code:
+    if family is not None and family.trust_remote_code:
         summary.add_row("note", "custom modelling code: loading needs --trust-remote-code")
     console.print(summary)
     memory = Table(title="Estimated memory")

@@ -32,8 +32,10 @@ def merge(
 
     from llmctl.align.artifacts import resolve_model_dir
     from llmctl.align.warm import average_weights, base_of, check_compatible, normalised_weights
-    from llmctl.store import create_artifact, models_dir, read_meta, safe_name
+    from llmctl.store import create_artifact, models_dir, read_meta, safe_name, validate_name
 
+    if name is not None:
+        validate_name(name)  # before any work: a name is one folder in the store, never a path
     if method not in MERGE_METHODS:
         from llmctl.registry import suggest
 

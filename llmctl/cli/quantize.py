@@ -84,6 +84,10 @@ def quantize(
         return
     if model is None or method is None:
         raise DataError("say what to quantize and how: llmctl quantize MODEL --method gguf:q8_0 (see --list)")
+    if name is not None:
+        from llmctl.store import validate_name
+
+        validate_name(name)  # before any work: a name is one folder in the store, never a path
     from llmctl.models.resolve import resolve_model
     from llmctl.quantize.methods import parse_method, require_usable
     from llmctl.quantize.run import quantize_model

@@ -91,6 +91,13 @@ def check_artefact_memory(artefact: Any, engine_name: str, dtype: str, context: 
         check_fits(artefact.name, needed_bytes_from_config(config, name, context), f"{name} weights + KV cache")
 
 
+def require_pickle_allowed(artefact: Any, allow_pickle: bool) -> None:
+    """Refuse, in one line naming ``--allow-pickle``, an artefact whose only weights are pickle files."""
+    if artefact.format == "pytorch" and not allow_pickle:
+        raise DataError(f"{artefact.name} holds only pickle weights (.bin/.pt), which can run code when loaded; "
+                        "pass --allow-pickle if you trust it")
+
+
 def resolve(ref: str, request: EngineRequest) -> Any:
     """The artefact for a model reference (downloading or converting once when needed)."""
     from llmctl.models.resolve import resolve_model
@@ -110,6 +117,7 @@ def load_chat_engine(request: EngineRequest, status: Any = None) -> tuple[Any, A
     precheck_memory(request.model, request.engine, request.dtype, context)
     say(f"Resolving {request.model}…")
     artefact = resolve(request.model, request)
+    require_pickle_allowed(artefact, request.allow_pickle)
     features = (["adapter"] if adapter_dir else []) + (["proxy"] if request.proxy else [])
     descriptor = select_engine(artefact, request.engine, features)
     check_artefact_memory(artefact, descriptor.name, request.dtype, context)
@@ -121,7 +129,7 @@ def load_chat_engine(request: EngineRequest, status: Any = None) -> tuple[Any, A
     assert descriptor.load is not None
     engine = descriptor.load(artefact, adapter=adapter_dir, proxy=proxy, dtype=request.dtype,
                              context=request.context, trust_remote_code=request.trust_remote_code,
-                             fallback_template=template)
+                             allow_pickle=request.allow_pickle, fallback_template=template)
     return engine, artefact
 
 
@@ -153,12 +161,16 @@ def _model_or_run(ref: str, request: EngineRequest) -> Any:
 
 
 def generation_defaults(ref: str, artefact: Any) -> dict[str, Any]:
-    """The sampling defaults the model's family recommends, found from the name the user typed or the artefact's
-    ancestry (a quantized or merged artefact inherits them from the registry model it was made from)."""
+    """The sampling the model recommends: its family's documented values (found from the name the user typed or
+    the artefact's ancestry, so a quantized or merged artefact inherits them from the registry model it was made
+    from), overridden key by key by what the artefact itself states (``generation_config.json`` in a transformers
+    folder, ``general.sampling.*`` in a GGUF). Empty when nothing recommends anything."""
+    from llmctl.generate.params import sampling_from_generation_config, sampling_from_gguf, valid_settings
     from llmctl.plugins import get_registry
     from llmctl.store import find_artifact
 
     registry = get_registry()
+    family: dict[str, Any] = {}
     names = [ref, artefact.name]
     seen: set[str] = set()
     while names:
@@ -168,8 +180,22 @@ def generation_defaults(ref: str, artefact: Any) -> dict[str, Any]:
         seen.add(name)
         found = registry.find_model(name)
         if found is not None:
-            return dict(found[0].generation_defaults)
+            family = valid_settings(found[0].generation_defaults)
+            break
         parent = find_artifact(name)
         if parent is not None:
             names.extend(parent.parents)
-    return {}
+    own: dict[str, Any] = {}
+    folder = Path(artefact.path)
+    if folder.is_dir() and (folder / "generation_config.json").is_file():
+        try:
+            config = json.loads((folder / "generation_config.json").read_text())
+        except (OSError, ValueError):
+            config = None
+        if isinstance(config, dict):
+            own = sampling_from_generation_config(config)
+    gguf_file = artefact.file() if artefact.format == "gguf" else (
+        folder / str(artefact.meta["gguf_file"]) if artefact.meta.get("gguf_file") else None)
+    if gguf_file is not None and Path(gguf_file).is_file():
+        own = {**sampling_from_gguf(gguf_file), **own}
+    return {**family, **own}

