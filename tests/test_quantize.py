@@ -159,6 +159,12 @@ def test_quanto_int8_reloads_through_its_own_loader(tiny_llama: Path, home: Path
 
     model = load_quantized_model(find_artifact("tiny-llama-quanto-int8"), "bfloat16")
     assert "QLinear" in type(model.model.layers[0].mlp.up_proj).__name__
+    # torch's int8 CPU matmul reads weights with aligned AVX-512 loads: a weight viewed from the safetensors buffer
+    # at an unaligned offset made chat die with SIGSEGV on AVX-512 machines (and only there), so check the cause.
+    quantized = [p for m in model.modules() for p in m._parameters.values() if hasattr(p, "__tensor_flatten__")]
+    assert quantized
+    unaligned = [name for p in quantized for name in p.__tensor_flatten__()[0] if getattr(p, name).data_ptr() % 64]
+    assert not unaligned, f"{len(unaligned)} quantized weight tensors are not 64-byte aligned"
     chat = run_llmctl("chat", "tiny-llama-quanto-int8", "--prompt", "The capital", "--max-new-tokens", "4")
     assert chat.returncode == 0, chat.stderr
 

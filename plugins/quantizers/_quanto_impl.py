@@ -46,4 +46,28 @@ def load_quanto(artefact: Artifact, dtype: str) -> Any:
 
     quiet_transformers()
     wrapped = QuantizedModelForCausalLM.from_pretrained(str(artefact.path))
-    return wrapped._wrapped.eval()
+    model = wrapped._wrapped.eval()
+    realign_quantized_weights(model)
+    return model
+
+
+def realign_quantized_weights(model: Any, alignment: int = 64) -> int:
+    """Copy the inner tensors of quantized weights that start off an ``alignment``-byte boundary; returns how many.
+
+    Reloaded weights are views into the safetensors file's buffer, at whatever offset the file put them (8 bytes in
+    ours). torch's int8 CPU matmul (``torch._weight_int8pack_mm``, which quanto calls for bf16 activations) reads the
+    weights with aligned AVX-512 loads and dies with SIGSEGV on such a view; on AVX2 the same call runs. A copy gets a
+    fresh allocation, which torch aligns to 64 bytes.
+    """
+    moved = 0
+    for module in model.modules():
+        for parameter in module._parameters.values():
+            if parameter is None or not hasattr(parameter, "__tensor_flatten__"):
+                continue
+            inner_names, _ = parameter.__tensor_flatten__()
+            for name in inner_names:
+                inner = getattr(parameter, name)
+                if inner.data_ptr() % alignment:
+                    setattr(parameter, name, inner.clone())
+                    moved += 1
+    return moved
