@@ -46,12 +46,28 @@ def _meta(home: Path, name: str) -> dict:
     return json.loads((home / "models" / name / "llmctl.json").read_text())
 
 
-def test_q8_0_eval_shows_both_models_and_stays_within_one_percent(home: Path, q8_0_eval) -> None:
+def test_q8_0_eval_shows_both_models_and_matches_llamacpps_own_q8_0(home: Path, q8_0_eval, tmp_path: Path) -> None:
+    from llmctl.bench.quality import bundled_text, perplexity_llamacpp
+    from llmctl.bench.quantization import llamacpp_reference_quantize
+    from llmctl.convert.gguf_export import export_gguf
+    from llmctl.models.resolve import resolve_model
+
     quality = _meta(home, "smollm2-135m-q8_0")["quality"]
     before, after = quality["before"], quality["after"]
     assert (before["weights"], after["weights"]) == ("f16", "q8_0")
     assert before["stack"] == after["stack"] == "llama.cpp"
-    assert after["perplexity"] / before["perplexity"] - 1 < 0.01
+    # The reference is computed here, on this CPU: llama.cpp's own quantizer on the same f16 file, scored by the same
+    # llama.cpp build. A fixed threshold is not portable: llama.cpp's SIMD paths moved the q8_0 perplexity from
+    # 26.62 (AVX2) to 26.68 (AVX-512) for the same file. Ours measured 0.997x llama.cpp's; 0.5 % leaves room for
+    # rounding-tie differences between the two writers, and none for a real encoding bug (q4_0 would be +30 %).
+    source = resolve_model("smollm2-135m")
+    f16 = export_gguf(source.path, tmp_path / "f16.gguf", dtype="f16", model_name=source.name).path
+    llamacpp_reference_quantize(f16, tmp_path / "llamacpp-q8_0.gguf", "q8_0")
+    text = bundled_text()
+    reference_f16 = perplexity_llamacpp(f16, text).perplexity
+    reference_q8_0 = perplexity_llamacpp(tmp_path / "llamacpp-q8_0.gguf", text).perplexity
+    assert abs(before["perplexity"] / reference_f16 - 1) < 1e-4, (before["perplexity"], reference_f16)
+    assert after["perplexity"] / reference_q8_0 - 1 < 0.005, (after["perplexity"], reference_q8_0)
     for row in (before, after):  # the table printed both rows with their numbers
         assert f"{row['perplexity']:.3f}" in q8_0_eval.stdout
         assert f"{row['bits_per_byte']:.4f}" in q8_0_eval.stdout
