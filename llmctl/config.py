@@ -2,17 +2,61 @@
 
 Every key must be known (a training-loop setting or one the method declares); an unknown key is refused with one
 line that names it, where it came from (``file:line`` for a recipe) and close matches. Values are coerced to the type
-of their default, so ``learning_rate=1e-4`` on the command line is a float.
+of their default, so ``learning_rate=1e-4`` on the command line is a float, then checked: floats must be finite,
+integers must fit in 64 bits, and a setting with a :class:`Range` or a list of choices (the loop's own here, a method's
+on its :class:`llmctl.descriptors.Method`) must respect it — so ``finetune --dry-run`` refuses ``max_steps=0`` or
+``loss_type=bogus`` before any model loads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmctl.errors import DataError
+
+if TYPE_CHECKING:
+    from llmctl.descriptors import Method
+
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Range:
+    """The interval a numeric setting must lie in; ``None`` leaves that side unbounded.
+
+    ``Range(1)`` is "at least 1", ``Range(0, low_open=True)`` "greater than 0", ``Range(0, 1, high_open=True)``
+    "in [0, 1)".
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        def number(x: float) -> str:
+            return f"{x:g}"
+
+        if self.low is not None and self.high is not None:
+            return (f"in {'(' if self.low_open else '['}{number(self.low)}, {number(self.high)}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{'greater than' if self.low_open else 'at least'} {number(self.low)}"
+        if self.high is not None:
+            return f"{'less than' if self.high_open else 'at most'} {number(self.high)}"
+        return "any number"
+
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "max_steps": 100,
@@ -64,6 +108,22 @@ SETTING_HELP: dict[str, str] = {
     "backend": "hardware backend (auto picks the best usable one)",
     "strategy": "multi-process strategy with --nproc: ddp or fsdp",
 }
+RANGES: dict[str, Range] = {  # what torch's AdamW and HF TrainingArguments refuse, and what makes no run at all
+    "max_steps": Range(1),
+    "batch_size": Range(1),
+    "grad_accum": Range(1),
+    "learning_rate": Range(0, low_open=True),
+    "weight_decay": Range(0),
+    "warmup_ratio": Range(0, 1),
+    "min_lr_ratio": Range(0, 1),
+    "max_grad_norm": Range(0),
+    "max_length": Range(1),
+    "val_split": Range(0, 1, high_open=True),
+    "eval_every": Range(0),
+    "save_every": Range(0),
+    "keep_checkpoints": Range(1),
+    "seed": Range(0),
+}
 CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("cosine", "linear", "constant"),
     "precision": ("auto", "bf16", "fp16", "fp32"),
@@ -111,10 +171,16 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def coerce(key: str, value: Any, default: Any, where: str) -> Any:
-    """``value`` converted to the type of ``default``; a value that does not fit raises a one-line DataError."""
+def coerce(key: str, value: Any, default: Any, where: str, choices: tuple[Any, ...] | None = None,
+           allowed: Range | None = None) -> Any:
+    """``value`` converted to the type of ``default``, then checked; a bad value raises a one-line DataError.
+
+    ``choices`` and ``allowed`` default to the loop's own (:data:`CHOICES`, :data:`RANGES`) for ``key``.
+    """
     expected = type(default)
     try:
+        if value is None and isinstance(default, bool | int | float):
+            raise TypeError
         if default is None or value is None or isinstance(value, expected) and not (
                 isinstance(value, bool) and expected is not bool):
             result = value
@@ -133,9 +199,23 @@ def coerce(key: str, value: Any, default: Any, where: str) -> Any:
             raise TypeError
     except (TypeError, ValueError):
         raise DataError(f"{where}: setting {key!r} expects {expected.__name__}, got {value!r}") from None
-    if key in CHOICES and result not in CHOICES[key]:
-        raise DataError(f"{where}: setting {key!r} must be one of {', '.join(CHOICES[key])}, got {result!r}")
+    check_value(key, result, where, CHOICES.get(key) if choices is None else choices,
+                RANGES.get(key) if allowed is None else allowed)
     return result
+
+
+def check_value(key: str, value: Any, where: str, choices: tuple[Any, ...] | None = None,
+                allowed: Range | None = None) -> None:
+    """Refuse a non-finite float, an integer past 64 bits, a value outside ``allowed`` or not among ``choices``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DataError(f"{where}: setting {key!r} must be a finite number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+        raise DataError(f"{where}: setting {key!r} = {value} does not fit in 64 bits (at most {INT64_MAX})")
+    if choices and value not in choices:
+        raise DataError(f"{where}: setting {key!r} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    if allowed is not None and isinstance(value, int | float) and not isinstance(value, bool) \
+            and value not in allowed:
+        raise DataError(f"{where}: setting {key!r} must be {allowed}, got {value!r}")
 
 
 def _unknown(key: str, known: Mapping[str, Any], where: str, method: str) -> DataError:
@@ -185,19 +265,53 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any, str]]:
 def resolve_settings(method_name: str, method_defaults: Mapping[str, Any], family_name: str | None = None,
                      family_defaults: Mapping[str, Any] | None = None,
                      recipe: list[tuple[str, Any, str]] | None = None,
-                     overrides: list[tuple[str, Any, str]] | None = None) -> Settings:
-    """Merge the layers; family defaults for keys this method does not use are skipped silently."""
+                     overrides: list[tuple[str, Any, str]] | None = None, *,
+                     method: Method | None = None) -> Settings:
+    """Merge the layers and check every value; family defaults for keys this method does not use are skipped.
+
+    ``method`` (default: the registered method called ``method_name``, if any) supplies the choices, ranges and
+    ``validate`` of the method's own settings.
+    """
+    method = method if method is not None else _registered_method(method_name)
+    choices = {**CHOICES, **(getattr(method, "choices", None) or {})}
+    ranges = {**RANGES, **(getattr(method, "ranges", None) or {})}
     known = {**TRAIN_DEFAULTS, **method_defaults}
     values = dict(known)
     sources = {key: "default" for key in TRAIN_DEFAULTS}
     sources.update({key: f"method {method_name}" for key in method_defaults})
+
+    def take(key: str, value: Any, where: str) -> None:
+        values[key] = coerce(key, value, known[key], where, choices.get(key, ()), ranges.get(key))
+        sources[key] = where
+
     for key, value in (family_defaults or {}).items():
         if key in known:
-            values[key] = coerce(key, value, known[key], f"family {family_name}")
-            sources[key] = f"family {family_name}"
+            take(key, value, f"family {family_name}")
     for key, value, where in [*(recipe or []), *(overrides or [])]:
         if key not in known:
             raise _unknown(key, known, where, method_name)
-        values[key] = coerce(key, value, known[key], where)
-        sources[key] = where
+        take(key, value, where)
+    _check_files(values, sources)
+    validate: Callable[[Mapping[str, Any]], str | None] | None = getattr(method, "validate", None)
+    problem = validate(values) if validate is not None else None
+    if problem:
+        raise DataError(f"method {method_name}: {problem}")
     return Settings(values, sources)
+
+
+def _registered_method(name: str) -> Method | None:
+    from llmctl.errors import LlmctlError
+    from llmctl.plugins import get_registry
+
+    try:
+        return get_registry().get("method", name)
+    except LlmctlError:
+        return None
+
+
+def _check_files(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """A ``val_data`` file that is not there fails now, not after the model has loaded."""
+    path = values.get("val_data")
+    if path and not Path(str(path)).expanduser().is_file():
+        what = "is a folder, not a file" if Path(str(path)).expanduser().is_dir() else "no such file"
+        raise DataError(f"{sources.get('val_data', 'settings')}: setting 'val_data': {path}: {what}")

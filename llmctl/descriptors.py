@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmctl.config import Range
+
 
 @dataclass(frozen=True)
 class ParameterCount:
@@ -131,6 +133,12 @@ class Method:
     settings, context)`` readies the model and its ``loss(model, batch, settings)`` scores a batch; the loop does the
     rest. ``defaults`` declares the method's own settings (any other key is refused); ``settings_help`` documents
     them; ``available()`` says whether the method can run here and why not (QLoRA needs CUDA).
+
+    Settings are checked when they are resolved, before any model loads (``finetune --dry-run`` shows the refusal):
+    ``choices`` lists the allowed values of a setting (``{"loss_type": ("sigmoid", "ipo")}``), ``ranges`` the
+    interval of a numeric one (``{"beta": Range(0, low_open=True)}``; a range given for a loop setting such as
+    ``batch_size`` replaces the loop's), and ``validate(values)`` looks at the resolved settings together and returns
+    one line saying what is wrong, or None.
     """
 
     name: str
@@ -142,6 +150,9 @@ class Method:
     settings_help: Mapping[str, str] = field(default_factory=dict)
     available: Callable[[], tuple[bool, str]] | None = None
     output: str = "adapter"
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    ranges: Mapping[str, Range] = field(default_factory=dict)
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass

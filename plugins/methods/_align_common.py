@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from llmctl.config import Range
 from llmctl.errors import DataError
 
 ADAPTER_DEFAULTS = {"adapter": "lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": ""}
@@ -16,6 +17,10 @@ ADAPTER_HELP = {
     "target_modules": "comma-separated module names (empty: the family's defaults)",
 }
 ADAPTERS = ("lora", "dora", "none")
+ADAPTER_CHOICES = {"adapter": ADAPTERS}
+ADAPTER_RANGES = {"lora_r": Range(1), "lora_alpha": Range(0, low_open=True),
+                  "lora_dropout": Range(0, 1, high_open=True)}
+SAMPLING_RANGES = {"max_new_tokens": Range(1), "temperature": Range(0, low_open=True), "top_k": Range(0)}
 
 
 def wrap_for_training(model: Any, settings: Any, context: Any, task_type: str = "CAUSAL_LM") -> tuple[Any, Any]:

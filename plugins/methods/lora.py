@@ -1,9 +1,12 @@
 """LoRA, LoRA+, DoRA and QLoRA through peft; target modules come from the model's family plugin."""
 
-from llmctl.descriptors import Method
+from llmctl.descriptors import Method, Range
 from llmctl.hookspecs import hookimpl
 
 LORA_DEFAULTS = {"learning_rate": 2e-4, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ""}
+LORA_RANGES = {"lora_r": Range(1), "lora_alpha": Range(0, low_open=True), "lora_dropout": Range(0, 1, high_open=True),
+               "loraplus_ratio": Range(0, low_open=True)}
+LORA_CHOICES = {"quant_type": ("nf4", "fp4")}
 LORA_HELP = {
     "lora_r": "adapter rank",
     "lora_alpha": "adapter scale numerator (scale = alpha / r)",
@@ -40,12 +43,13 @@ def _cuda_available() -> tuple[bool, str]:
 def register_methods(register):
     """Register lora, lora+, dora and qlora."""
     register(Method("lora", "LoRA: low-rank adapters on the family's projections (peft)", defaults=LORA_DEFAULTS,
-                    build=_build("lora"), settings_help=LORA_HELP))
+                    build=_build("lora"), settings_help=LORA_HELP, ranges=LORA_RANGES))
     register(Method("lora+", "LoRA+: LoRA with B's learning rate = ratio × A's (default 16)",
                     defaults={**LORA_DEFAULTS, "loraplus_ratio": 16.0}, build=_build("lora+"),
-                    settings_help=LORA_HELP))
+                    settings_help=LORA_HELP, ranges=LORA_RANGES))
     register(Method("dora", "DoRA: weight-decomposed LoRA, magnitude and direction (peft use_dora)",
-                    defaults=LORA_DEFAULTS, build=_build("dora"), settings_help=LORA_HELP))
+                    defaults=LORA_DEFAULTS, build=_build("dora"), settings_help=LORA_HELP, ranges=LORA_RANGES))
     register(Method("qlora", "QLoRA: LoRA on a 4-bit base through bitsandbytes (CUDA only)",
                     defaults={**LORA_DEFAULTS, "quant_type": "nf4"}, build=_build("qlora"),
-                    settings_help=LORA_HELP, available=_cuda_available))
+                    settings_help=LORA_HELP, available=_cuda_available, ranges=LORA_RANGES,
+                    choices=LORA_CHOICES))

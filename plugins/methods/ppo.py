@@ -1,8 +1,14 @@
 """PPO (our own; trl no longer ships one): reward from a reward model or a Python function, KL to the reference."""
 
-from llmctl_plugins.methods._align_common import ADAPTER_DEFAULTS, ADAPTER_HELP
+from llmctl_plugins.methods._align_common import (
+    ADAPTER_CHOICES,
+    ADAPTER_DEFAULTS,
+    ADAPTER_HELP,
+    ADAPTER_RANGES,
+    SAMPLING_RANGES,
+)
 
-from llmctl.descriptors import Method
+from llmctl.descriptors import Method, Range
 from llmctl.hookspecs import hookimpl
 
 PPO_DEFAULTS = {
@@ -10,6 +16,12 @@ PPO_DEFAULTS = {
     "max_new_tokens": 32, "temperature": 1.0, "top_k": 0, "kl_coef": 0.05, "kl_estimator": "k1", "gamma": 1.0,
     "lam": 0.95, "clip_range": 0.2, "value_clip_range": 0.2, "value_coef": 0.1, "ppo_epochs": 2,
     "minibatch_size": 8, "whiten_advantages": True, "ema_decay": 0.0,
+}
+PPO_CHOICES = {**ADAPTER_CHOICES, "kl_estimator": ("k1", "k3")}
+PPO_RANGES = {
+    **ADAPTER_RANGES, **SAMPLING_RANGES, "kl_coef": Range(0), "gamma": Range(0, 1), "lam": Range(0, 1),
+    "clip_range": Range(0, low_open=True), "value_clip_range": Range(0, low_open=True), "value_coef": Range(0),
+    "ppo_epochs": Range(1), "minibatch_size": Range(1), "ema_decay": Range(0, 1, high_open=True),
 }
 PPO_HELP = {
     **ADAPTER_HELP,
@@ -39,4 +51,4 @@ def register_methods(register):
     """Register ppo."""
     register(Method("ppo", "PPO: rollouts scored by a reward model or function, GAE, clipped losses, KL to the "
                            "reference, optional weight EMA", kind="rl", defaults=PPO_DEFAULTS, build=_build,
-                    settings_help=PPO_HELP))
+                    settings_help=PPO_HELP, choices=PPO_CHOICES, ranges=PPO_RANGES))

@@ -1,8 +1,8 @@
 """Rejection sampling (best-of-N): N answers per prompt scored by a reward, the best kept as a new SFT data set."""
 
-from llmctl_plugins.methods._align_common import ADAPTER_HELP
+from llmctl_plugins.methods._align_common import ADAPTER_HELP, ADAPTER_RANGES, SAMPLING_RANGES
 
-from llmctl.descriptors import Method
+from llmctl.descriptors import Method, Range
 from llmctl.hookspecs import hookimpl
 
 REJECTION_DEFAULTS = {
@@ -10,6 +10,7 @@ REJECTION_DEFAULTS = {
     "batch_size": 4, "val_split": 0.0, "learning_rate": 2e-4, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
     "target_modules": "",
 }
+REJECTION_RANGES = {**ADAPTER_RANGES, **SAMPLING_RANGES, "num_samples": Range(1)}
 REJECTION_HELP = {
     **{k: v for k, v in ADAPTER_HELP.items() if k != "adapter"},
     "reward": "MODULE:FUNCTION(prompts, completions) -> floats, or a reward-model artefact / folder",
@@ -33,4 +34,5 @@ def register_methods(register):
     """Register rejection-sampling."""
     register(Method("rejection-sampling", "Best-of-N by reward → candidates.jsonl + best.jsonl (an SFT data set) in "
                                           "the run; finetune=true also trains on it", kind="data",
-                    defaults=REJECTION_DEFAULTS, build=_build, settings_help=REJECTION_HELP))
+                    defaults=REJECTION_DEFAULTS, build=_build, settings_help=REJECTION_HELP,
+                    ranges=REJECTION_RANGES))

@@ -1,6 +1,6 @@
 """Reward models: a sequence-classification head on the family's model, trained on preference pairs."""
 
-from llmctl_plugins.methods._align_common import ADAPTER_DEFAULTS, ADAPTER_HELP
+from llmctl_plugins.methods._align_common import ADAPTER_CHOICES, ADAPTER_DEFAULTS, ADAPTER_HELP, ADAPTER_RANGES
 
 from llmctl.descriptors import Method
 from llmctl.hookspecs import hookimpl
@@ -19,4 +19,5 @@ def register_methods(register):
     """Register reward."""
     register(Method("reward", "Reward model: one-output head, pairwise Bradley–Terry loss (score with "
                               "`llmctl score`, average with `llmctl merge`)", kind="reward",
-                    defaults=REWARD_DEFAULTS, build=_build, settings_help=ADAPTER_HELP))
+                    defaults=REWARD_DEFAULTS, build=_build, settings_help=ADAPTER_HELP,
+                    choices=ADAPTER_CHOICES, ranges=ADAPTER_RANGES))
