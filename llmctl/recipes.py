@@ -16,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class Recipe:
     description: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
+    setting_lines: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +129,10 @@ def load_recipe(path: str | Path) -> Recipe:
         if key not in TOP_KEYS:
             raise _fail(path, key_node, f"unknown key {key!r} (allowed: {', '.join(TOP_KEYS)})")
     data = yaml.safe_load(path.read_text())
+    setting_lines: dict[str, int] = {}
+    if "settings" in top and not (isinstance(top["settings"][1], yaml.ScalarNode) and not top["settings"][1].value):
+        setting_lines = {key: key_node.start_mark.line + 1
+                         for key, (key_node, _) in _mapping(path, top["settings"][1], "'settings'").items()}
     if "steps" not in top:
         raise RecipeError(f"{path}:1: the recipe has no 'steps'")
     steps_key, steps_node = top["steps"]
@@ -154,7 +160,7 @@ def load_recipe(path: str | Path) -> Recipe:
         description = str(fields["description"][1].value) if "description" in fields else ""
         steps.append(Step(step_id, str(fields["run"][1].value), description, fields["run"][1].start_mark.line + 1))
     return Recipe(str(data.get("name") or path.stem), path, str(data.get("description") or ""),
-                  dict(data.get("settings") or {}), steps)
+                  dict(data.get("settings") or {}), steps, setting_lines)
 
 
 def _known_verbs() -> list[str]:
@@ -189,13 +195,18 @@ def run_name(recipe: Recipe, settings: dict[str, Any]) -> str:
 
 
 def plan(recipe: Recipe, settings: dict[str, Any]) -> list[PlannedStep]:
-    """Each step's exact command line, with placeholders filled and output names assigned."""
+    """Each step's exact command line, with placeholders filled and output names assigned.
+
+    A setting may name other settings, ``${recipe_dir}``, ``${run}`` or an earlier step's output; settings that name
+    each other in a cycle are refused with the cycle spelled out.
+    """
     name = run_name(recipe, settings)
     from llmctl.store import runs_dir
 
     variables = {"run": name, "recipe_dir": str(recipe.path.resolve().parent), "runs_dir": str(runs_dir().resolve())}
-    for key, value in settings.items():  # a setting may use ${recipe_dir} and ${run}
-        variables[key] = PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), str(value))
+    variables.update({key: str(value) for key, value in settings.items()})
+    for key in settings:  # a cycle is an error even in a setting no step uses
+        _expand(f"${{{key}}}", variables, (), lambda missing: f"${{{missing}}}", recipe)
     planned: list[PlannedStep] = []
     for step in recipe.steps:
         verb = step.run.split()[0]
@@ -203,18 +214,81 @@ def plan(recipe: Recipe, settings: dict[str, Any]) -> list[PlannedStep]:
         if output:
             variables[f"steps.{step.id}.output"] = output
 
-        def fill(match: re.Match[str], step: Step = step) -> str:
-            key = match.group(1)
-            if key not in variables:
-                raise RecipeError(f"{recipe.path}:{step.line}: step {step.id!r} uses unknown placeholder "
-                                  f"${{{key}}} (known: {', '.join(sorted(variables))})")
-            return variables[key]
+        def unknown(key: str, step: Step = step) -> str:
+            known = ", ".join(sorted(variables))
+            raise RecipeError(f"{recipe.path}:{step.line}: step {step.id!r} uses unknown placeholder ${{{key}}} "
+                              f"(known: {known})")
 
-        argv = shlex.split(PLACEHOLDER.sub(fill, step.run))
+        argv = shlex.split(_expand(step.run, variables, (), unknown, recipe))
         if output and "--name" not in argv:
             argv += ["--name", output]
         planned.append(PlannedStep(step, argv, output))
     return planned
+
+
+def _expand(text: str, variables: dict[str, str], chain: tuple[str, ...], missing: Callable[[str], str],
+            recipe: Recipe) -> str:
+    """``text`` with every placeholder replaced, recursively; ``missing(key)`` answers for an unknown one."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in chain:
+            cycle = [*chain[chain.index(key):], key]
+            line = recipe.setting_lines.get(cycle[0])
+            where = f"{recipe.path}:{line}" if line else str(recipe.path)
+            raise RecipeError(f"{where}: settings refer to each other in a cycle: "
+                              + " → ".join(f"{k}: ${{{after}}}" for k, after in zip(cycle, cycle[1:], strict=False)))
+        if key not in variables:
+            return missing(key)
+        return _expand(variables[key], variables, (*chain, key), missing, recipe)
+
+    return PLACEHOLDER.sub(one, text)
+
+
+def check_options(recipe: Recipe, steps: list[PlannedStep]) -> None:
+    """Parse each planned step's command line against its verb's options, without running it.
+
+    An unknown flag, a flag missing its value, a surplus argument or a missing required one is refused with one line
+    naming the recipe file, the step's line and the verb, so ``recipe run --dry-run`` catches it.
+    """
+    import typer
+
+    from llmctl.cli.app import build_app
+
+    root = typer.main.get_command(build_app())
+    for planned in steps:
+        command, args, names = root, list(planned.argv), ["llmctl"]
+        while args and args[0] in (getattr(command, "commands", None) or {}):  # a group: descend to the verb
+            names.append(args[0])
+            command = command.commands[args.pop(0)]
+
+        def refuse(message: str, step: Step = planned.step, names: list[str] = names) -> RecipeError:
+            return RecipeError(f"{recipe.path}:{step.line}: step {step.id!r} ({' '.join(names)}): "
+                               + " ".join(message.split()))
+
+        context = command.context_class(command, info_name=" ".join(names), **command.context_settings)
+        try:
+            values, extra, _ = command.make_parser(context).parse_args(args=args)
+        except _usage_errors() as error:
+            raise refuse(error.format_message()) from None
+        if extra and not context.allow_extra_args and not hasattr(command, "commands"):
+            raise refuse(f"unexpected extra argument(s): {' '.join(extra)}")
+        for param in command.params:
+            if param.required and values.get(param.name) is None:
+                label = (param.name or "").upper() if param.param_type_name == "argument" else "/".join(param.opts)
+                raise refuse(f"missing {param.param_type_name} {label}")
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a command-line parser raises: typer's own (typer >= 0.25 vendors click) and click's."""
+    import contextlib
+    import importlib
+
+    errors: list[type[Exception]] = []
+    for module, name in (("typer.exceptions", "TyperException"), ("click.exceptions", "ClickException")):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
 
 
 def state_path(name: str) -> Path:

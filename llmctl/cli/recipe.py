@@ -73,6 +73,7 @@ def run(
 
     from llmctl.recipes import (
         apply_overrides,
+        check_options,
         find_recipe,
         load_recipe,
         pick_up,
@@ -86,6 +87,7 @@ def run(
     loaded = load_recipe(find_recipe(recipe))
     settings = apply_overrides(loaded, overrides or [])
     steps = plan(loaded, settings)
+    check_options(loaded, steps)
     name = run_name(loaded, settings)
     state = {"finished": {}} if restart else read_state(name)
     table = Table(title=f"Recipe {loaded.name} (run {name!r})")
