@@ -39,11 +39,15 @@ def finetune(
 ) -> None:
     """Fine-tune a model with LoRA, LoRA+, DoRA, QLoRA or full weights; writes runs/<id>/."""
     from llmctl.train.finetune import FinetuneRequest
+    from llmctl.train.launch import check_topology
+    from llmctl.train.runs import runs_root
 
     if model and "=" in model:
         settings, model = [model, *(settings or [])], None
     if not resume and not model:
         raise LlmctlError("finetune needs a MODEL (or --resume RUN)")
+    check_topology(nproc, nnodes, node_rank, master_port)
+    runs_root()  # a runs path that is a file is refused before anything loads
     request = FinetuneRequest(model or "", method, str(data) if data else None, data_format,
                               str(recipe) if recipe else None, list(settings or []), name, trust_remote_code,
                               allow_pickle)
@@ -86,12 +90,15 @@ def _next_command(run: Path) -> str:
 
 def _launch(request, resume, nproc, nnodes, node_rank, master_addr, master_port) -> None:
     from llmctl.train.finetune import plan_request
-    from llmctl.train.launch import launch
+    from llmctl.train.launch import check_nproc, launch
     from llmctl.train.runs import new_run_id
 
     if not resume:
         plan = plan_request(request)  # fail fast, once, before any worker starts
+        check_nproc(nproc, plan.settings["backend"])
         request.name = request.name or new_run_id(request.model, plan.method_descriptor.name)
+    else:
+        check_nproc(nproc)
     code = launch(request, nproc, resume, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
                   master_port=master_port)
     if code:

@@ -20,7 +20,8 @@ def runs(as_json: bool = typer.Option(False, "--json", help="Print JSON instead 
 
     found = list_runs()
     if as_json:
-        print_json([{"id": r.id, "path": str(r.path), **r.meta} for r in found])
+        print_json([{"id": r.id, "path": str(r.path), **r.meta, "status": r.status, "resume": r.resume_command}
+                    for r in found])
         return
     if not found:
         console.print(f"no runs in {runs_dir()}")
@@ -32,8 +33,12 @@ def runs(as_json: bool = typer.Option(False, "--json", help="Print JSON instead 
         meta = run.meta
         table.add_row(run.id, str(meta.get("method", "-")), str(meta.get("base_artifact") or meta.get("base_model")),
                       f"{meta.get('steps', 0)}/{meta.get('max_steps', '?')}", _loss(meta.get("final_loss")),
-                      _loss(meta.get("final_val_loss")), str(meta.get("status", "-")))
+                      _loss(meta.get("final_val_loss")), run.status)
     console.print(table)
+    for run in found:
+        if run.resume_command:
+            console.print(f"{run.id} was interrupted; resume it with: {run.resume_command}", soft_wrap=True,
+                          markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,8 @@ class DryRunReport:
 
 
 def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
-    """Build the model on the meta device (no weights), let the method prepare it, and count."""
+    """Check the settings and ``nproc``, build the model on the meta device (no weights), let the method prepare it,
+    and count."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -34,9 +35,11 @@ def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
     from llmctl.data.records import read_records
     from llmctl.models.memory import BYTES_PER_PARAMETER, activation_bytes
     from llmctl.models.params import build_config
+    from llmctl.train.launch import check_nproc
 
     plan = plan_request(request, need_weights=False)
     settings = plan.settings
+    check_nproc(nproc, settings["backend"])
     config = build_config(plan.model_config)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=request.trust_remote_code)
