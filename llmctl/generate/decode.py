@@ -7,11 +7,12 @@ fed alone. No ``generate()`` call, no re-tokenising of the history, everything u
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from llmctl.generate.params import SamplingParams
-from llmctl.generate.sampling import TokenChooser
+from llmctl.generate.sampling import LoopDetector, TokenChooser
 
 
 class LogitSource(Protocol):
@@ -48,6 +49,7 @@ class CachedCausalLM:
         self.ids: list[int] = []
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self.reused_tokens = 0
+        self.stop_reason = ""
 
     def reset(self) -> None:
         """Drop the cache."""
@@ -97,19 +99,36 @@ class CachedCausalLM:
 
 def decode_tokens(source: LogitSource, prompt_ids: Sequence[int], params: SamplingParams,
                   stop_ids: set[int]) -> Iterator[int]:
-    """Yield generated token ids until a stop id or ``params.max_new_tokens``; the stop id itself is not yielded."""
+    """Yield generated token ids until a stop id, ``params.max_new_tokens``, or (with ``params.stop_loops``) a reply
+    whose tail repeats itself; the stop id itself is not yielded.
+
+    Why it ended is left on ``source.stop_reason`` ("stop", "length" or "loop") for the engine and the chat session.
+    """
     chooser = TokenChooser(params)
-    history = list(prompt_ids)
+    guard = LoopDetector() if params.stop_loops else None
+    generated: list[int] = []  # the repetition penalty looks at the reply only, as llama-cpp-python's sampler does
+    _set_stop_reason(source, "interrupted")
     logits = source.prefill(prompt_ids)
     for produced in range(1, params.max_new_tokens + 1):
-        token = chooser.choose(logits, history)
+        token = chooser.choose(logits, generated)
         if token in stop_ids:
+            _set_stop_reason(source, "stop")
             return
         yield token
-        if produced == params.max_new_tokens:
+        if guard is not None and guard.push(token):
+            _set_stop_reason(source, "loop")
             return
-        history.append(token)
+        if produced == params.max_new_tokens:
+            _set_stop_reason(source, "length")
+            return
+        generated.append(token)
         logits = source.extend([token])
+
+
+def _set_stop_reason(source: Any, reason: str) -> None:
+    """Leave ``reason`` on ``source`` (a source with __slots__ or a read-only attribute just does not report it)."""
+    with contextlib.suppress(AttributeError):
+        source.stop_reason = reason
 
 
 class IncrementalDetokenizer:

@@ -15,7 +15,7 @@ COMMANDS = {
     "/help": "show this help",
     "/system [TEXT]": "show the system prompt, or set it (/system - clears it)",
     "/reset": "forget the conversation (keeps the system prompt)",
-    "/params [KEY=VALUE ...]": "show or change sampling settings (temperature, top_p, top_k, …)",
+    "/params [KEY=VALUE ...]": "show or change sampling settings (temperature, top_p, min_p, stop_loops, …)",
     "/save FILE": "write the conversation to a JSON file",
     "/load FILE": "read a conversation written by /save",
     "/exit": "leave (also /quit, /bye or Ctrl-D)",
@@ -103,6 +103,9 @@ class ChatRepl:
         self._write("\n")
         if not finished:
             self.err.print("[yellow]\\[reply stopped][/yellow]")
+        elif stats.stop_reason == "loop":
+            self.err.print("[dim](reply cut: it began repeating itself; /params stop_loops=off lets it run)[/dim]",
+                           highlight=False)
         self.err.print(f"[dim]{stats.new_tokens} tokens, {stats.tokens_per_second:.1f} tok/s[/dim]")
 
     def command(self, line: str) -> str | None:

@@ -21,10 +21,20 @@ class ChatSession:
     def __init__(self, engine: ChatEngine, params: SamplingParams, system: str | None = None,
                  notify: Callable[[str], None] = lambda message: None) -> None:
         self.engine = engine
-        self.params = params
+        self._params = params
         self.system = system
         self.messages: list[Message] = []
         self.notify = notify
+
+    @property
+    def params(self) -> SamplingParams:
+        """The sampling settings of the next reply."""
+        return self._params
+
+    @params.setter
+    def params(self, params: SamplingParams) -> None:
+        """Replace the settings (``/params``); a ``max_new_tokens`` that leaves the prompt no room is refused."""
+        self._params = params.validated().check_context(self.engine.context_size, option="max_new_tokens")
 
     @property
     def plain(self) -> bool:
@@ -76,8 +86,17 @@ class ChatSession:
             for piece in self.engine.stream(ids, self.params):
                 pieces.append(piece)
                 yield piece
+            self._note_loop_stop()
         finally:
             self.messages.append({"role": "assistant", "content": "".join(pieces)})
+
+    def _note_loop_stop(self) -> None:
+        """Mark the reply's stats ``loop`` when the transformers decode loop ended it for repeating itself (that loop
+        leaves its reason on the engine's logit source; the llama.cpp engine sets the stats itself)."""
+        stats = getattr(self.engine, "stats", None)
+        source = getattr(self.engine, "source", None)
+        if stats is not None and stats.stop_reason == "stop" and getattr(source, "stop_reason", "") == "loop":
+            stats.stop_reason = "loop"
 
     def save(self, path: str | Path) -> Path:
         """Write the conversation and settings as JSON (atomically)."""

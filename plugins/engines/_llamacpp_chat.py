@@ -15,6 +15,7 @@ from llmctl.errors import DataError, MissingExtraError
 from llmctl.generate.decode import common_prefix_length
 from llmctl.generate.engine import GenerationStats, Message
 from llmctl.generate.params import SamplingParams
+from llmctl.generate.sampling import LoopDetector
 
 DEFAULT_CONTEXT = 4096
 
@@ -70,16 +71,23 @@ class LlamaCppChatEngine:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
 
     def stream(self, prompt_ids: Sequence[int], params: SamplingParams) -> Iterator[str]:
-        """Stream the reply; the prompt's cached prefix is reused by llama-cpp-python."""
+        """Stream the reply; the prompt's cached prefix is reused by llama-cpp-python.
+
+        Sampling is llama.cpp's own chain (repetition penalty over the last ``repeat_last_n`` generated tokens,
+        top-k, top-p, min-p, temperature); ``params.stop_loops`` ends a reply whose tail repeats itself.
+        """
         llm = self.llm
         stats = self.stats = GenerationStats(prompt_tokens=len(prompt_ids), stop_reason="interrupted")
         stats.reused_tokens = common_prefix_length(list(llm._input_ids[:llm.n_tokens]), prompt_ids)
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
+        # llama-cpp-python builds its penalty sampler over `last_n_tokens_size` tokens (-1: the whole context)
+        llm.last_n_tokens_size = self.context_size if params.repeat_last_n < 0 else params.repeat_last_n
+        guard = LoopDetector() if params.stop_loops else None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         vocab = llm._model.vocab
         start = time.perf_counter()
         first = None
-        tokens = llm.generate(list(prompt_ids), top_k=params.top_k, top_p=params.top_p, min_p=0.0,
+        tokens = llm.generate(list(prompt_ids), top_k=params.top_k, top_p=params.top_p, min_p=params.min_p,
                               temp=0.0 if params.greedy else params.temperature,
                               repeat_penalty=params.repetition_penalty)
         try:
@@ -96,6 +104,9 @@ class LlamaCppChatEngine:
                 piece = decoder.decode(llm.detokenize([token]))
                 if piece:
                     yield piece
+                if guard is not None and guard.push(token):
+                    stats.stop_reason = "loop"
+                    return
                 if stats.new_tokens >= params.max_new_tokens:
                     stats.stop_reason = "length"
                     return

@@ -34,10 +34,11 @@ def register_families(register):
         tiny_config=tiny_config("llama", tie_word_embeddings=True),
         chat_template=CHATML,
         finetune_defaults={"lora_r": 8, "lora_alpha": 16, "learning_rate": 2e-4},
-        # Greedy by default: at 135M parameters the first answer token is often a near tie (measured: "What is the
-        # capital of France?" answers "Paris" greedily but not for every seed even at the model card's 0.2).
-        # --temperature restores sampling.
-        generation_defaults={"temperature": 0.0},
+        # The model card's recommendation (huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct: temperature=0.2,
+        # top_p=0.9); its generation_config.json states none. Greedy decoding (the earlier default) loops: "Hi! My
+        # name is Zorblat. Please remember it." got one sentence repeated for 512 tokens. llmctl's loop guard
+        # (min_p, repetition penalty, loop stop) comes on top; -t 0 still decodes greedily.
+        generation_defaults={"temperature": 0.2, "top_p": 0.9},
         gguf_architecture="llama",
         gguf=(GGUFMapping("llama", permute_qk=True, pre_tokenizer="smollm"),),
     ))
