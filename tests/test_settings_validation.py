@@ -169,6 +169,20 @@ def test_nproc_beyond_this_machine_is_refused(tiny, capsys):
     assert code == 3 and "--nproc 1000 is more than" in _one_line(err)
 
 
+def test_nproc_beyond_the_gpus_here_is_refused(monkeypatch):
+    import llmctl.backends
+    from llmctl.descriptors import BackendStatus
+    from llmctl.train.launch import check_nproc
+
+    gpus = BackendStatus(True, "2 GPU(s)", "cuda", "bfloat16", ("cuda:0 H200", "cuda:1 H200"))
+    monkeypatch.setattr(llmctl.backends, "select_backend", lambda registry, name: (None, gpus))
+    check_nproc(2)
+    with pytest.raises(DataError) as caught:
+        check_nproc(3)
+    assert str(caught.value) == ("--nproc 3 is more than the 2 cuda device(s) here; each worker drives one device "
+                                 "(use --nproc 2 or fewer)")
+
+
 def test_a_runs_folder_that_is_a_file_is_refused(tiny, capsys, tmp_path, monkeypatch):
     model, data = tiny
     not_a_folder = tmp_path / "runs-file"

@@ -97,8 +97,12 @@ def _launch(request, resume, nproc, nnodes, node_rank, master_addr, master_port)
         plan = plan_request(request)  # fail fast, once, before any worker starts
         check_nproc(nproc, plan.settings["backend"])
         request.name = request.name or new_run_id(request.model, plan.method_descriptor.name)
-    else:
-        check_nproc(nproc)
+    else:  # the backend the run was planned with
+        from llmctl.store import META_FILE
+        from llmctl.train.runs import find_run_dir, read_json
+
+        saved = (read_json(find_run_dir(resume) / META_FILE) or {}).get("settings") or {}
+        check_nproc(nproc, saved.get("backend", "auto"))
     code = launch(request, nproc, resume, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
                   master_port=master_port)
     if code:
