@@ -73,6 +73,7 @@ def test_info_of_a_gguf_file_reads_its_metadata(home, tiny_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     described = json.loads(result.stdout)
     assert described["family"] == "llama" and described["path"] == str(gguf.resolve())
+    assert described["format"] == "gguf"
     config = json.loads((tiny_dir / "config.json").read_text())
     for key in ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size"):
         assert described["config"][key] == config[key], key
@@ -91,7 +92,21 @@ def test_info_of_a_broken_gguf_is_one_line(home, tmp_path):
     result = run_llmctl("info", str(broken))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(broken) in lines[0] and "Traceback" not in result.stderr
+    assert lines == [f"error: {broken}: not a readable GGUF file (truncated or damaged)"], result.stderr
+
+
+def test_info_of_a_store_artefact_by_name(home, tiny_dir):
+    import shutil
+
+    from llmctl.store import create_artifact
+
+    with create_artifact("tiny-stored", kind="model", format="safetensors", origin="test") as folder:
+        shutil.copytree(tiny_dir, folder, dirs_exist_ok=True)
+    result = run_llmctl("info", "tiny-stored", "--json")
+    assert result.returncode == 0, result.stderr
+    described = json.loads(result.stdout)
+    assert described["model"] == "tiny-stored" and described["format"] == "safetensors"
+    assert described["parameters"]["total"] == _parameters(tiny_dir)
 
 
 def test_chat_runs_a_pickle_only_checkpoint_with_allow_pickle(home, pickle_dir):

@@ -37,6 +37,7 @@ class Described:
     family: Any = None
     hub_id: str | None = None
     path: Path | None = None
+    format: str | None = None
 
     @property
     def title(self) -> str:
@@ -63,7 +64,7 @@ def describe(ref: str) -> Described:
     config = _artefact_config(artefact)
     family = registry.family_for_model_type(str(config.get("model_type", "")))
     where = artefact.file() if artefact.format == "gguf" else artefact.path
-    return Described(artefact.name, config, family, path=where)
+    return Described(artefact.name, config, family, path=where, format=artefact.format)
 
 
 def _artefact_config(artefact: Any) -> dict[str, Any]:
@@ -86,16 +87,33 @@ def gguf_config(path: Path) -> dict[str, Any]:
     """The transformers configuration a GGUF file's metadata describes (its tensors are not read)."""
     from llmctl.errors import DataError
 
+    architecture = gguf_architecture(path)
     try:
         from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
-    except Exception as error:  # a foreign or damaged file: whatever the parser raised, say it in one line
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable metadata"
-        raise DataError(f"{path}: cannot read the model's architecture from this GGUF ({reason})") from None
+    except Exception:  # transformers raises several kinds for an architecture it cannot map
+        raise DataError(f"{path}: transformers cannot describe the GGUF architecture {architecture!r} "
+                        "(its metadata has no transformers equivalent)") from None
     values = config.to_dict()
     values["model_type"] = config.model_type
     return values
+
+
+def gguf_architecture(path: Path) -> str:
+    """``general.architecture`` of a GGUF file; a truncated or foreign file is a one-line DataError."""
+    from llmctl.errors import DataError
+
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(str(path)).fields.get("general.architecture")
+        value = field.contents() if field is not None else None
+    except Exception:  # the reader raises struct, value and index errors on a damaged file
+        raise DataError(f"{path}: not a readable GGUF file (truncated or damaged)") from None
+    if not isinstance(value, str):
+        raise DataError(f"{path}: the GGUF names no architecture (general.architecture)")
+    return value
 
 
 def _count(described: Described) -> Any:
@@ -130,7 +148,8 @@ def info(
     if json_output:
         print_json({
             "model": described.name, "family": family.name if family is not None else None,
-            "hub_id": described.hub_id, "path": str(described.path) if described.path else None, "config": config,
+            "hub_id": described.hub_id, "path": str(described.path) if described.path else None,
+            "format": described.format, "config": config,
             "parameters": {"total": params.total, "active": params.active, "embedding": params.embedding},
             "memory": [{"label": r.label, "bytes": r.bytes, "note": r.note} for r in rows],
         })
@@ -141,6 +160,8 @@ def info(
     for key, label in SUMMARY_FIELDS:
         if config.get(key) is not None:
             summary.add_row(label, str(config[key]))
+    if described.format:
+        summary.add_row("weights", described.format)
     summary.add_row("parameters", f"{human_count(params.total)} ({params.total:,})")
     if params.active != params.total:
         summary.add_row("active per token", f"{human_count(params.active)} ({params.active:,})")
