@@ -178,3 +178,11 @@ def test_a_second_finetune_of_one_run_name_waits_then_fails_as_a_sequential_one_
     sequential = run_llmctl(*argv[1:])
     assert sequential.returncode == 1
     assert sequential.stderr.strip().splitlines() == concurrent
+
+
+def test_the_name_lock_is_reentrant_so_a_source_can_check_then_create_under_it(home):
+    with store.name_lock(models_dir(), "tiny-bundled"):
+        assert find_artifact("tiny-bundled") is None
+        with create_artifact("tiny-bundled", kind="model", format="safetensors", origin="test") as folder:
+            (folder / "config.json").write_text("{}")
+    assert find_artifact("tiny-bundled") is not None
