@@ -100,7 +100,7 @@ SETTING_HELP: dict[str, str] = {
     "val_data": "a separate validation file (overrides val_split)",
     "eval_every": "steps between validation losses (0: only at the end)",
     "save_every": "steps between checkpoints (0: only on interrupt)",
-    "keep_checkpoints": "how many recent checkpoints to keep",
+    "keep_checkpoints": "how many recent checkpoints to keep (0: all)",
     "seed": "seed for initialisation, data order and dropout",
     "precision": "auto (bf16 autocast where the backend supports it), bf16, fp16 or fp32",
     "dtype": "dtype the base weights are loaded in",
@@ -121,7 +121,7 @@ RANGES: dict[str, Range] = {  # what torch's AdamW and HF TrainingArguments refu
     "val_split": Range(0, 1, high_open=True),
     "eval_every": Range(0),
     "save_every": Range(0),
-    "keep_checkpoints": Range(1),
+    "keep_checkpoints": Range(0),
     "seed": Range(0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {

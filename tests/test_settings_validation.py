@@ -57,7 +57,7 @@ def tiny(tmp_path, monkeypatch):
     ("val_split=-0.1", "must be in [0, 1), got -0.1"),
     ("save_every=-1", "must be at least 0, got -1"),
     ("eval_every=-1", "must be at least 0, got -1"),
-    ("keep_checkpoints=0", "must be at least 1, got 0"),
+    ("keep_checkpoints=-1", "must be at least 0, got -1"),
     ("max_grad_norm=-1", "must be at least 0, got -1.0"),
     ("learning_rate=-1", "must be greater than 0, got -1.0"),
     ("learning_rate=nan", "must be a finite number, got nan"),
