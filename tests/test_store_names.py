@@ -85,10 +85,6 @@ def test_verbs_refuse_a_name_that_is_a_path_before_any_work(home, tiny_dir, verb
     assert not any(p.name.startswith("escape-") for p in [*home.parent.iterdir(), *models_dir().glob("*")])
 
 
-NEEDS_TRAIN = pytest.mark.xfail(strict=True, reason="llmctl/train/finetune.py does not yet call the store's "
-                                "validate_name / run_path / name_lock when it creates the run folder (issue 16)")
-
-
 @pytest.fixture
 def data_file(tmp_path):
     """A one-example instruction file."""
@@ -97,7 +93,6 @@ def data_file(tmp_path):
     return data
 
 
-@NEEDS_TRAIN
 def test_finetune_refuses_a_run_name_that_is_a_path(home, data_file, tiny_dir):
     result = run_llmctl("finetune", str(tiny_dir), "--data", str(data_file), "max_steps=1", "--name", "../escape-run")
     assert result.returncode == 3, result.stdout + result.stderr
@@ -160,7 +155,6 @@ def test_overwrite_waits_for_the_writer_then_replaces_its_artefact(home, tiny_di
     assert [a.name for a in list_artifacts()] == ["conc-diff"]
 
 
-@NEEDS_TRAIN
 def test_a_second_finetune_of_one_run_name_waits_then_fails_as_a_sequential_one_would(home, data_file, tiny_dir):
     """This process holds the run name while it creates the run (as a first finetune does); the CLI's finetune
     must wait, then refuse with the message a finetune started afterwards gives."""

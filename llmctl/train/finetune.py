@@ -18,7 +18,7 @@ from typing import Any
 
 from llmctl.config import Settings, parse_overrides, read_recipe, resolve_settings
 from llmctl.errors import LlmctlError, ResourceError
-from llmctl.store import META_FILE, runs_dir
+from llmctl.store import META_FILE, name_lock, run_path, runs_dir, validate_name
 from llmctl.train.distributed import DistInfo, unwrap, wrap_model
 from llmctl.train.loop import LoopResult, StepCallback, train_loop
 from llmctl.train.method import MethodContext, TrainingMethod
@@ -86,6 +86,8 @@ def plan_request(request: FinetuneRequest, *, need_weights: bool = True) -> Plan
     """Resolve model, method and settings (the model is fetched only when ``need_weights``)."""
     from llmctl.models.resolve import resolve_model
 
+    if request.name:
+        validate_name(request.name, "run")  # a run id is one folder under the runs folder; --dry-run says so too
     descriptor, method = _method(request.method)
     model_dir: Path | None = None
     model_name = request.model
@@ -234,12 +236,13 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
     if not resume:
         run_id = request.name or new_run_id(request.model, plan.method_descriptor.name)
         request.name = run_id
-        run = runs_dir() / run_id
+        run = run_path(run_id)
         if dist.is_main:
-            if run.exists() and (run / REQUEST_FILE).exists():
-                raise LlmctlError(f"run {run_id!r} already exists at {run}; resume it with --resume {run_id}")
-            run.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run / REQUEST_FILE, asdict(request))
+            with name_lock(runs_dir(), run_id, "run"):  # a second finetune of this name waits, then is refused
+                if run.exists() and (run / REQUEST_FILE).exists():
+                    raise LlmctlError(f"run {run_id!r} already exists at {run}; resume it with --resume {run_id}")
+                run.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(run / REQUEST_FILE, asdict(request))
         dist.barrier()
     trainable, total = count_parameters(model)
     meta = read_json(run / META_FILE) or {}
