@@ -83,9 +83,12 @@ def _messages_example(record: Record) -> SftExample:
         if not isinstance(item, dict):
             raise DataError(f"{record.where}: field '{field}[{index}]' must be an object with 'role' and 'content'")
         role, content = item.get("role", item.get("from")), item.get("content", item.get("value"))
-        role = {"human": "user", "gpt": "assistant"}.get(role, role)
         if role is None:
             raise DataError(f"{record.where}: missing field '{field}[{index}].role'")
+        if not isinstance(role, str):
+            raise DataError(f"{record.where}: field '{field}[{index}].role' must be a string, got "
+                            f"{type(role).__name__}")
+        role = {"human": "user", "gpt": "assistant"}.get(role, role)
         if role not in ROLES:
             raise DataError(f"{record.where}: field '{field}[{index}].role' is {role!r}; expected one of "
                             f"{', '.join(ROLES)}")
