@@ -14,6 +14,7 @@ SUITE = (
     "llmctl.bench.startup:run",
     "llmctl.bench.decode:run",
     "llmctl.bench.finetune:run",
+    "llmctl.bench.finetune:run_precision",
     "llmctl.bench.align:run",
     "llmctl.bench.quantization:run",
 )
