@@ -11,6 +11,9 @@ from llmctl.errors import LlmctlError
 NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch._dynamo", "transformers", "accelerate", "peft",
                  "huggingface_hub", "datasets", "lm-eval", "lm_eval")
 
+INTERNAL_ERROR_EXIT = 1  # as before: scripts and recipes that check for failure see the same code
+MAX_DETAIL = 300  # characters of an unexpected exception's message shown on the one line
+
 
 def quiet_third_party_libraries() -> None:
     """Keep third-party warnings off the user's terminal (``--debug`` shows them); no heavy import happens here."""
@@ -50,5 +53,20 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # anything else is our bug: still one line unless --debug
         if debug:
             raise
-        print(f"error: {type(error).__name__}: {error} (run again with --debug for the traceback)", file=sys.stderr)
-        sys.exit(1)
+        print(internal_error_line(error), file=sys.stderr)
+        sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def internal_error_line(error: BaseException) -> str:
+    """The one line for an exception no layer turned into an LlmctlError: a bug in llmctl, said to be one.
+
+    User errors (bad files, settings, resources) are LlmctlErrors raised where a library fails; whatever reaches
+    here is unexpected, so the line asks for a report and points at ``--debug``. The message is cut to its first
+    line and the exception's class name is left out (it means nothing to a user; the traceback has it).
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = lines[0] if lines else "no details"
+    if len(detail) > MAX_DETAIL:
+        detail = detail[:MAX_DETAIL - 1] + "…"
+    return (f"error: internal error (a bug in llmctl — please report it): {detail}; run again with --debug for the "
+            "traceback")

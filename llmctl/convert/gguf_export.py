@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from gguf import GGUFWriter
 
 ProgressCallback = Callable[[int, int, str], None]
+# config.json sizes the GGUF header is built from: each a positive integer when present, the first four required
+REQUIRED_SIZE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+SIZE_FIELDS = (*REQUIRED_SIZE_FIELDS, "intermediate_size", "num_key_value_heads", "head_dim",
+               "max_position_embeddings")
 
 
 @dataclass(frozen=True)
@@ -47,15 +51,27 @@ class GGUFExport:
 
 def read_config(model_dir: Path) -> dict[str, Any]:
     """``config.json`` of a model directory (a multimodal config's ``text_config`` is merged in)."""
+    from llmctl.models.loading import read_json_file
+
     path = Path(model_dir) / "config.json"
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the model configuration ({exc})") from exc
+    config = read_json_file(path, "a model configuration")
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: expected a JSON object (the model configuration)")
     text = config.get("text_config")
     if isinstance(text, dict):
         config = {**config, **text}
     return config
+
+
+def check_sizes(config: Mapping[str, Any], model_dir: Path) -> None:
+    """The sizes the GGUF header is built from are positive integers (a DataError naming config.json if not)."""
+    for key in SIZE_FIELDS:
+        value = config.get(key)
+        if value is None and key in REQUIRED_SIZE_FIELDS:
+            raise DataError(f"{model_dir / 'config.json'}: missing field {key!r}, which the GGUF header needs")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise DataError(f"{model_dir / 'config.json'}: field {key!r} must be a positive whole number, "
+                            f"got {value!r}")
 
 
 def architecture_metadata(config: Mapping[str, Any], mapping: GGUFMapping) -> dict[str, Any]:
@@ -138,6 +154,7 @@ def export_gguf(model_dir: Path, out_path: Path, *, dtype: str = "f16", model_na
     quantization_type(dtype)  # reject an unknown dtype before any work
     config = read_config(model_dir)
     family, mapping = find_gguf_mapping(config, model_name)
+    check_sizes(config, model_dir)
     namer = TensorNamer(mapping, int(config["num_hidden_layers"]))
     planned = plan_tensors(_planned_tensors(list_tensors(model_dir), namer, config), namer)
     extra = rope_tensors(config, mapping)  # before the file exists: unsupported rope scaling is refused here

@@ -6,7 +6,6 @@ the memory map pulled in are released: reading a whole model costs about one sha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,18 +30,18 @@ class TensorEntry:
 
 
 def weight_files(model_dir: Path) -> list[Path]:
-    """The safetensors shards of ``model_dir`` in index order (a single ``model.safetensors`` when not sharded)."""
+    """The safetensors shards of ``model_dir`` in index order (a single ``model.safetensors`` when not sharded).
+
+    Each shard's header is checked first, so a corrupted or truncated file fails with one line naming it.
+    """
+    from llmctl.models.loading import check_safetensors_file, safetensors_files
+
     model_dir = Path(model_dir)
-    index = model_dir / INDEX_FILE
-    if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
-        return [model_dir / name for name in dict.fromkeys(weight_map.values())]
-    single = model_dir / "model.safetensors"
-    if single.is_file():
-        return [single]
-    found = sorted(model_dir.glob("*.safetensors"))
+    found = safetensors_files(model_dir)
     if not found:
         raise DataError(f"{model_dir}: no safetensors weights (model.safetensors or {INDEX_FILE})")
+    for path in found:
+        check_safetensors_file(path)
     return found
 
 

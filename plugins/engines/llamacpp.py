@@ -13,9 +13,16 @@ def _available():
 
 
 def _load(artefact, **options):
-    from llmctl_plugins.engines._llamacpp_chat import load_llamacpp_engine
+    from llmctl_plugins.engines._llamacpp_chat import gguf_path, load_llamacpp_engine
 
-    return load_llamacpp_engine(artefact, **options)
+    try:
+        return load_llamacpp_engine(artefact, **options)
+    except ValueError as error:  # llama-cpp-python's whole report of a model llama.cpp refused: "Failed to load …"
+        if not str(error).startswith("Failed to load model"):
+            raise
+        from llmctl.models.gguf_import import gguf_load_error
+
+        raise gguf_load_error(gguf_path(artefact), "llama.cpp") from None
 
 
 @hookimpl
