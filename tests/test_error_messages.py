@@ -62,8 +62,8 @@ DATA_CASES = {
     "role-list.jsonl": (json.dumps({"messages": [{"role": ["user"], "content": "x"},
                                                  {"role": "assistant", "content": "y"}]}) + "\n", "must be a string"),
     "surrogate.jsonl": ('{"text": "bad \\ud800 text"}\n', "surrogate"),
-    "empty.jsonl": ("", "empty"),
-    "folder.jsonl": (None, "folder"),
+    "empty.jsonl": ("", "the file is empty"),
+    "folder.jsonl": (None, "is a folder, not a data file"),
 }
 
 
