@@ -48,3 +48,11 @@ class MissingExtraError(LlmctlError):
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(f"{purpose} needs {package}: pip install 'llmctl[{extra}]'")
+
+
+class ReportedError(LlmctlError):
+    """An error another llmctl process already put in one line (a torchrun worker): shown as is, with its code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

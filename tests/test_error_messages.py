@@ -230,3 +230,28 @@ def test_a_failing_torchrun_job_leaves_each_workers_one_line_and_no_report(works
     code, line = found
     assert code == DataError.exit_code
     assert line.startswith("error: ") and "st-truncated/model.safetensors" in line and "\n" not in line
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="llmctl/train/launch.py must start torchrun through `llmctl.train.worker "
+                   "--torchrun` and call raise_worker_error(folder) when it fails (issue 16, defect 6)")
+def test_finetune_nproc_2_shows_the_workers_one_line_error(workspace):
+    root, env = workspace
+    folder = _model_variant(root, "st-truncated", weights=_weights(root, "truncated"))
+    done = run_llmctl("finetune", str(folder), "--data", str(root / "good.jsonl"), "max_steps=1", "val_split=0",
+                      "--nproc", "2", "--master-port", "29548", "--name", "nproc-cli-fail", env=env, timeout=300)
+    assert_one_line_error(done, DataError.exit_code, "st-truncated/model.safetensors")
+
+
+def test_the_launcher_raises_the_first_ranks_line_with_its_exit_code(tmp_path, monkeypatch):
+    from llmctl.errors import LlmctlError
+    from llmctl.train.worker import QUIET_ENV, raise_worker_error, write_worker_error
+
+    raise_worker_error(tmp_path)  # no rank failed: nothing to raise
+    monkeypatch.setenv(QUIET_ENV, "1")
+    write_worker_error(tmp_path, 1, 4, "error: rank one ran out of memory")
+    write_worker_error(tmp_path, 0, 3, "error: data.jsonl:2: missing field 'output'\n(continued)")
+    with pytest.raises(LlmctlError) as raised:
+        raise_worker_error(tmp_path)
+    assert str(raised.value) == "data.jsonl:2: missing field 'output' (continued)"
+    assert raised.value.exit_code == 3

@@ -68,19 +68,20 @@ def read_model_config(model_dir: str | Path, trust_remote_code: bool = False) ->
         raise DataError(f"{path}: expected a JSON object (the model configuration), got {_json_type(config)}")
     auto_map = config.get("auto_map")
     model_type = config.get("model_type")
-    if auto_map and not trust_remote_code:
-        raise DataError(f"{path}: this model ships its own Python code (auto_map in config.json); run again "
-                        "with --trust-remote-code if you trust its source")
-    if model_type is None:
-        if not auto_map:
-            raise DataError(f"{path}: no 'model_type' field, so transformers cannot tell which model this is")
-        return config
-    if not isinstance(model_type, str):
+    if model_type is not None and not isinstance(model_type, str):
         raise DataError(f"{path}: field 'model_type' must be a string, got {_json_type(model_type)}")
-    if not auto_map and not _known_model_type(model_type):
-        raise DataError(f"{path}: model_type {model_type!r} is not known to the installed transformers (a newer "
-                        "model? upgrade transformers, or pass --trust-remote-code if the model ships its code)")
-    return config
+    if model_type is not None and _known_model_type(model_type):
+        return config  # transformers' own code runs it (an auto_map beside a known type is not needed)
+    if auto_map:
+        if trust_remote_code:
+            return config
+        raise DataError(f"{path}: this model needs its own Python code (auto_map in config.json"
+                        f"{f', model_type {model_type!r}' if model_type else ''}); run again with "
+                        "--trust-remote-code if you trust its source")
+    if model_type is None:
+        raise DataError(f"{path}: no 'model_type' field, so transformers cannot tell which model this is")
+    raise DataError(f"{path}: model_type {model_type!r} is not known to the installed transformers (a newer "
+                    "model? upgrade transformers)")
 
 
 def _known_model_type(model_type: str) -> bool:

@@ -48,6 +48,19 @@ def worker_error(folder: str | Path) -> tuple[int, str] | None:
     return None
 
 
+def raise_worker_error(folder: str | Path) -> None:
+    """Raise the first failed rank's error (its line and exit code) as a ReportedError; nothing if none failed.
+
+    The launcher calls this after a torchrun job that exited non-zero, before its temporary folder goes.
+    """
+    from llmctl.errors import ReportedError
+
+    found = worker_error(folder)
+    if found is not None:
+        code, line = found
+        raise ReportedError(line.removeprefix("error: "), code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Join the process group, train this process's share, leave; a failure becomes this rank's one-line file."""
     args = sys.argv[1:] if argv is None else argv
