@@ -121,6 +121,22 @@ def test_layering_validation_and_slash_params_for_the_new_settings():
         SamplingParams(max_new_tokens=512).check_context(512)
 
 
+def test_slash_params_refuse_a_reply_longer_than_the_context():
+    from llmctl.generate.session import ChatSession
+
+    class Engine:
+        context_size = 256
+        chat_template = None
+
+    session = ChatSession(Engine(), SamplingParams(max_new_tokens=64))
+    session.params = session.params.updated("max_new_tokens", "255")
+    with pytest.raises(DataError, match="max_new_tokens 256 is out of range: it must be a whole number from 1 to 255"):
+        session.params = session.params.updated("max_new_tokens", "256")
+    with pytest.raises(DataError, match="temperature must be a finite number"):
+        session.params = session.params.updated("temperature", "nan")
+    assert session.params.max_new_tokens == 255
+
+
 def test_family_recommendation_then_the_model_own_config(tmp_path, monkeypatch):
     from llmctl.generate.loader import generation_defaults
     from llmctl.store import Artifact
@@ -195,18 +211,24 @@ def test_max_new_tokens_beyond_the_loaded_context_names_the_range(tmp_path):
 
 PROMPT = ">>> "
 STATS = re.compile(r"(\d+) tokens, [\d.]+ tok/s")
-TURNS = (  # (message, whether /reset comes first): a greeting, its follow-up in the same conversation, a story
-    ("Hi! My name is Zorblat. Please remember it.", False),
-    ("What is my name?", False),
-    ("Tell me a story.", True),
-)
+GREETING = (("Hi! My name is Zorblat. Please remember it.", False), ("What is my name?", False))
+STORY = (("Tell me a story.", True),)  # (message, whether /reset comes first)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
-def test_bundled_smollm2_default_replies_end_and_do_not_loop(engine, tmp_path):
+@pytest.mark.parametrize("engine, turns", [
+    ("llama.cpp", GREETING + STORY),  # the default engine: a greeting, its follow-up in one conversation, a story
+    ("transformers", GREETING),  # the other engine on the replies that looped greedily (a story takes minutes)
+])
+def test_bundled_smollm2_default_replies_end_and_do_not_loop(engine, turns, tmp_path):
     """No sampling flags (only --seed, for a reproducible run): every reply ends by itself before max_new_tokens
-    (512) and repeats no 8-token sequence more than three times."""
+    (512) and repeats no 8-token sequence more than three times.
+
+    Measured on llama.cpp (2-core AVX2 machine) with seed 1: 90, 94 and 420 tokens, at most 2 occurrences of any
+    8-token sequence; before, greedy by default: 512, 512 and 512 tokens with 42, 72 and 17 occurrences. Stories
+    are long for this model: over seeds 1-12, 8 ended by themselves (366-476 tokens) and 4 were still going at 512,
+    none looping.
+    """
     pexpect = pytest.importorskip("pexpect")
     if engine == "llama.cpp":
         pytest.importorskip("llama_cpp")
@@ -217,13 +239,13 @@ def test_bundled_smollm2_default_replies_end_and_do_not_loop(engine, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_model("smollm2-135m").path))
     llmctl = str(Path(sys.executable).with_name("llmctl"))
     child = pexpect.spawn(llmctl, ["chat", "smollm2-135m", "--engine", engine, "--seed", "1"], encoding="utf-8",
-                          timeout=300, dimensions=(40, 200),
+                          timeout=900, dimensions=(40, 200),
                           env={"LLMCTL_HOME": str(Path(__file__).parent / ".cache" / "llmctl-home"),
                                "PATH": "/usr/bin:/bin", "TERM": "dumb", "HOME": str(tmp_path)})
     replies = []
     try:
         child.expect_exact(PROMPT)
-        for message, reset in TURNS:
+        for message, reset in turns:
             if reset:
                 child.sendline("/reset")
                 child.expect("conversation cleared")
@@ -243,4 +265,3 @@ def test_bundled_smollm2_default_replies_end_and_do_not_loop(engine, tmp_path):
         assert "reply cut" not in text, summary  # ended by itself, not by the loop guard
         assert 0 < new_tokens < 512, summary
         assert max_ngram_repeats(ids) <= 3, summary
-    assert "Zorblat" in replies[1][1], replies[1]
