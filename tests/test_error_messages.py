@@ -113,7 +113,7 @@ def _gguf_variant(root: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["empty", "garbage", "header-cut", "half", "tail-cut"])
+@pytest.mark.parametrize("kind", ["empty", "garbage", "header-cut", "tail-cut"])
 def test_a_corrupted_gguf_in_llamacpp_is_one_line(workspace, kind):
     pytest.importorskip("llama_cpp")
     root, env = workspace
@@ -128,6 +128,14 @@ def test_a_corrupted_gguf_read_by_transformers_is_one_line(workspace, kind):
     root, env = workspace
     path = _gguf_variant(root, kind)
     done = run_llmctl("convert", str(path), "--to", "hf", "--name", f"hf-{kind}", env=env)
+    assert_one_line_error(done, DataError.exit_code, path.name)
+
+
+@pytest.mark.parametrize("kind", ["empty", "half"])
+def test_quantizing_a_corrupted_gguf_is_one_line(workspace, kind):
+    root, env = workspace
+    path = _gguf_variant(root, kind)
+    done = run_llmctl("quantize", str(path), "--method", "gguf:q8_0", "--name", f"q-{kind}", env=env)
     assert_one_line_error(done, DataError.exit_code, path.name)
 
 
@@ -150,8 +158,9 @@ def _weights(root: Path, kind: str) -> bytes:
             "bad-header": raw[:8] + b"{" * 50 + raw[58:], "huge-length": (10**12).to_bytes(8, "little") + raw[8:]}[kind]
 
 
-@pytest.mark.parametrize("verb", ["convert", "chat"])
-@pytest.mark.parametrize("kind", ["empty", "garbage", "truncated", "bad-header", "huge-length"])
+@pytest.mark.parametrize(("kind", "verb"), [(kind, "convert") for kind in ("empty", "garbage", "truncated",
+                                                                          "bad-header", "huge-length")]
+                         + [("truncated", "chat"), ("bad-header", "chat")])
 def test_corrupted_safetensors_are_one_line_naming_the_file(workspace, kind, verb):
     root, env = workspace
     folder = _model_variant(root, f"st-{kind}", weights=_weights(root, kind))

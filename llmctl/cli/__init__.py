@@ -66,6 +66,8 @@ def internal_error_line(error: BaseException) -> str:
     """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     detail = lines[0] if lines else "no details"
+    if len(lines) > 1 and detail.endswith(":"):  # a heading line ("Validation error for field 'x':"): add the reason
+        detail = f"{detail} {lines[1]}"
     if len(detail) > MAX_DETAIL:
         detail = detail[:MAX_DETAIL - 1] + "…"
     return (f"error: internal error (a bug in llmctl — please report it): {detail}; run again with --debug for the "

@@ -33,7 +33,7 @@ def gguf_to_hf_dir(gguf_path: str | Path, out_dir: str | Path, dtype: str = "flo
         try:
             model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch_dtype(dtype))
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        except (ValueError, KeyError, OSError, RuntimeError, ImportError, struct.error) as exc:
+        except (ValueError, KeyError, OSError, RuntimeError, struct.error) as exc:
             # the header is whole (checked above): what transformers refuses is the architecture or tokenizer
             raise DataError(f"{gguf_path}: transformers cannot read this GGUF ({_first_line(exc)})") from None
         _make_serialisable(model)
@@ -102,6 +102,8 @@ def gguf_load_error(path: str | Path, engine: str) -> DataError:
 def _first_line(error: BaseException) -> str:
     """An exception's message cut to its first non-empty line."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "Validation error for field 'x':" then the reason
+        return f"{lines[0]} {lines[1]}"
     return lines[0] if lines else "no details"
 
 

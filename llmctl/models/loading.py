@@ -85,9 +85,9 @@ def read_model_config(model_dir: str | Path, trust_remote_code: bool = False) ->
 
 
 def _known_model_type(model_type: str) -> bool:
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers import CONFIG_MAPPING
 
-    return model_type in CONFIG_MAPPING_NAMES
+    return model_type in CONFIG_MAPPING  # transformers' own types and any a plugin registered
 
 
 def _json_type(value: Any) -> str:
@@ -204,4 +204,6 @@ def load_causal_lm(path: str | Path, dtype: str = "float32", device: str = "cpu"
 def _first_line(error: BaseException) -> str:
     """An exception's message cut to its first non-empty line (library messages often run to many lines)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "Validation error for field 'x':" then the reason
+        return f"{lines[0]} {lines[1]}"
     return lines[0] if lines else "no details"

@@ -15,6 +15,9 @@ def gguf_file_type(path: Path) -> str | None:
     """The GGUF's ``general.file_type`` as llama.cpp names it (``MOSTLY_Q4_1``…), read from the header only."""
     import gguf
 
+    from llmctl.models.gguf_import import check_gguf_file
+
+    check_gguf_file(path)  # a corrupted or truncated file: one line naming it, not the reader's exception
     reader = gguf.GGUFReader(str(path))
     field = reader.get_field("general.file_type")
     if field is None:
