@@ -242,8 +242,6 @@ def test_a_failing_torchrun_job_leaves_each_workers_one_line_and_no_report(works
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="llmctl/train/launch.py must start torchrun through `llmctl.train.worker "
-                   "--torchrun` and call raise_worker_error(folder) when it fails (issue 16, defect 6)")
 def test_finetune_nproc_2_shows_the_workers_one_line_error(workspace):
     root, env = workspace
     folder = _model_variant(root, "st-truncated", weights=_weights(root, "truncated"))

@@ -120,6 +120,10 @@ def load_chat_engine(request: EngineRequest, status: Any = None) -> tuple[Any, A
     require_pickle_allowed(artefact, request.allow_pickle)
     features = (["adapter"] if adapter_dir else []) + (["proxy"] if request.proxy else [])
     descriptor = select_engine(artefact, request.engine, features)
+    if artefact.format == "safetensors" and (Path(artefact.path) / "config.json").is_file():
+        from llmctl.models.loading import check_model_dir
+
+        check_model_dir(artefact.path, request.trust_remote_code)  # one line for a damaged folder, before the estimate
     check_artefact_memory(artefact, descriptor.name, request.dtype, context)
     proxy = _proxy_parts(request) if request.proxy else None
     config = read_config(artefact.path) or {}

@@ -7,7 +7,6 @@ out), ``metrics.jsonl``, ``loss.png``, ``checkpoints/`` and the result: a peft a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -99,7 +98,9 @@ def plan_request(request: FinetuneRequest, *, need_weights: bool = True) -> Plan
             raise LlmctlError(f"{request.model}: fine-tuning needs a Hugging Face model folder, got a "
                               f"{artefact.format} artefact; convert it first with `llmctl convert`")
         model_dir, model_name = artefact.path, artefact.name
-        config = json.loads((model_dir / "config.json").read_text())
+        from llmctl.models.loading import read_model_config
+
+        config = read_model_config(model_dir, request.trust_remote_code)
     except LlmctlError:
         if need_weights:
             raise

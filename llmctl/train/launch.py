@@ -47,10 +47,11 @@ def check_nproc(nproc: int, backend: str = "auto") -> None:
 
 def torchrun_command(request_file: Path, nproc: int, resume: str | None = None, nnodes: int = 1,
                      node_rank: int = 0, master_addr: str = "127.0.0.1", master_port: int = 29511) -> list[str]:
-    """The ``torch.distributed.run`` command line for this request."""
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--nnodes={nnodes}",
-               f"--node_rank={node_rank}", f"--master_addr={master_addr}", f"--master_port={master_port}",
-               "-m", "llmctl.train.worker", str(request_file)]
+    """The torchrun command line for this request, started through the worker so that a failing rank's one-line
+    error reaches the user instead of torchrun's multi-line report."""
+    command = [sys.executable, "-m", "llmctl.train.worker", "--torchrun", f"--nproc_per_node={nproc}",
+               f"--nnodes={nnodes}", f"--node_rank={node_rank}", f"--master_addr={master_addr}",
+               f"--master_port={master_port}", "-m", "llmctl.train.worker", str(request_file)]
     return command + ([resume] if resume else [])
 
 
@@ -59,4 +60,9 @@ def launch(request: FinetuneRequest, nproc: int, resume: str | None = None, **to
     with tempfile.TemporaryDirectory(prefix="llmctl-launch-") as folder:
         request_file = Path(folder) / "request.json"
         request_file.write_text(json.dumps(asdict(request)))
-        return subprocess.call(torchrun_command(request_file, nproc, resume, **torchrun))  # type: ignore[arg-type]
+        code = subprocess.call(torchrun_command(request_file, nproc, resume, **torchrun))  # type: ignore[arg-type]
+        if code:
+            from llmctl.train.worker import raise_worker_error
+
+            raise_worker_error(folder)
+        return code
