@@ -224,7 +224,7 @@ def test_bundled_smollm2_default_replies_end_and_do_not_loop(engine, turns, tmp_
     """No sampling flags (only --seed, for a reproducible run): every reply ends by itself before max_new_tokens
     (512) and repeats no 8-token sequence more than three times.
 
-    Measured on llama.cpp (2-core AVX2 machine) with seed 1: 90, 94 and 420 tokens, at most 2 occurrences of any
+    Measured on llama.cpp (2-core AVX-512 machine) with seed 1: 90, 94 and 420 tokens, at most 2 occurrences of any
     8-token sequence; before, greedy by default: 512, 512 and 512 tokens with 42, 72 and 17 occurrences. Stories
     are long for this model: over seeds 1-12, 8 ended by themselves (366-476 tokens) and 4 were still going at 512,
     none looping.
