@@ -262,3 +262,17 @@ def test_the_launcher_raises_the_first_ranks_line_with_its_exit_code(tmp_path, m
         raise_worker_error(tmp_path)
     assert str(raised.value) == "data.jsonl:2: missing field 'output' (continued)"
     assert raised.value.exit_code == 3
+
+
+@pytest.mark.parametrize("args, start", [
+    (["chat", "smollm2-135m", "--top-k", "abc"], "error: Invalid value for '--top-k'"),
+    (["finetune", "smollm2-135m", "--nproc", "x"], "error: Invalid value for '--nproc'"),
+    (["chat", "smollm2-135m", "--no-such-flag"], "error: No such option: --no-such-flag"),
+    (["chat"], "error: Missing argument"),
+])
+def test_a_bad_flag_or_value_is_one_line_pointing_at_the_help(args, start):
+    done = run_llmctl(*args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(start), done.stderr
+    assert f"llmctl {args[0]} --help" in lines[0]

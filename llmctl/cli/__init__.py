@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import sys
 
@@ -31,6 +33,27 @@ def quiet_third_party_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from typer's bundled click and from click itself, where each is installed."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(getattr(importlib.import_module(module), name))
+    return tuple(found)
+
+
+USAGE_ERRORS = _click_classes("ClickException")
+ABORTS = _click_classes("Abort")
+
+
+def usage_error_line(error: BaseException) -> str:
+    """One line for a command-line usage error (unknown flag, bad value), pointing at the command's help."""
+    message = " ".join(error.format_message().split()) if hasattr(error, "format_message") else str(error)
+    context = getattr(error, "ctx", None)
+    hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+    return f"error: {message}{hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning user errors into one line and an exit code."""
     from llmctl.cli.app import build_app
@@ -41,7 +64,16 @@ def main(argv: list[str] | None = None) -> None:
         quiet_third_party_libraries()
     try:
         app = build_app()
-        app(args=args, prog_name="llmctl")
+        code = app(args=args, prog_name="llmctl", standalone_mode=False)
+    except USAGE_ERRORS as error:  # a bad flag or value: one line, like every other user error
+        if debug:
+            raise
+        if error.format_message().strip():  # bare `llmctl` shows the help and has nothing to add
+            print(usage_error_line(error), file=sys.stderr)
+        sys.exit(getattr(error, "exit_code", 2))
+    except ABORTS:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except LlmctlError as error:
         if debug:
             raise
@@ -55,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(internal_error_line(error), file=sys.stderr)
         sys.exit(INTERNAL_ERROR_EXIT)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def internal_error_line(error: BaseException) -> str:
