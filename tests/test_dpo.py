@@ -210,6 +210,7 @@ def test_dpo_lora_on_smollm2_with_the_bundled_preferences_and_chat_uses_it(tmp_p
         pytest.skip("the short DPO run changed none of the greedy answers checked; nothing to tell chat apart by")
     chat = run_llmctl("chat", "smollm2-135m", "--adapter", str(outcome.run), "--prompt", question,
                       "--max-new-tokens", "8", "--temperature", "0", "--dtype", "float32", "--json",
+                      "--repetition-penalty", "1", "--min-p", "0",  # plain greedy, as generate() above
                       env={"LLMCTL_RUNS_DIR": os.environ["LLMCTL_RUNS_DIR"]})
     assert chat.returncode == 0, chat.stderr
     answer = json.loads(chat.stdout[chat.stdout.index("{"):] if chat.stdout.lstrip()[:1] != "[" else chat.stdout)
