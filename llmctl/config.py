@@ -102,7 +102,8 @@ SETTING_HELP: dict[str, str] = {
     "save_every": "steps between checkpoints (0: only on interrupt)",
     "keep_checkpoints": "how many recent checkpoints to keep (0: all)",
     "seed": "seed for initialisation, data order and dropout",
-    "precision": "auto (bf16 autocast where the backend supports it), bf16, fp16 or fp32",
+    "precision": "auto (what the backend trains fastest with: fp32 on CPUs, bf16 autocast on bf16 GPUs), bf16, "
+                 "fp16 or fp32",
     "dtype": "dtype the base weights are loaded in",
     "gradient_checkpointing": "recompute activations in the backward pass to save memory",
     "backend": "hardware backend (auto picks the best usable one)",

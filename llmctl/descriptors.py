@@ -104,7 +104,11 @@ class Family:
 
 @dataclass(frozen=True)
 class BackendStatus:
-    """What a backend found on this machine."""
+    """What a backend found on this machine.
+
+    ``dtype`` is the dtype models run in here (chat, evaluation); ``train_precision`` is what ``precision=auto``
+    trains with (``bf16``, ``fp16`` or ``fp32``; empty: bf16 autocast where ``dtype`` is bfloat16, else fp32).
+    """
 
     usable: bool
     reason: str
@@ -112,6 +116,7 @@ class BackendStatus:
     dtype: str
     devices: tuple[str, ...] = ()
     memory_bytes: int | None = None
+    train_precision: str = ""
 
 
 @dataclass

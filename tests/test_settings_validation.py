@@ -251,3 +251,19 @@ def test_every_shipped_recipe_passes_the_option_check():
     for path in available_recipes().values():
         recipe = load_recipe(path)
         check_options(recipe, plan(recipe, recipe.settings))
+
+
+def test_precision_auto_trains_in_fp32_on_every_cpu_and_follows_the_backend_elsewhere():
+    """On a CPU, bf16 autocast was measured no faster than fp32's fused LoRA branch and learned less (make bench):
+    `precision=auto` is fp32 there whether or not the CPU computes bf16 natively; a bf16 GPU still gets bf16."""
+    from llmctl.config import resolve_settings
+    from llmctl.descriptors import BackendStatus
+    from llmctl.plugins import get_registry
+    from llmctl.train.finetune import precision_for
+
+    auto = resolve_settings("lora", {})
+    cpu = get_registry().get("backend", "cpu").probe()
+    assert precision_for(auto, cpu) == "fp32"
+    gpu = BackendStatus(True, "1 GPU", "cuda", "bfloat16", ("cuda:0",))
+    assert precision_for(auto, gpu) == "bf16"
+    assert precision_for(resolve_settings("lora", {}, overrides=[("precision", "bf16", "command line")]), cpu) == "bf16"

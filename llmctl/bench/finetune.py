@@ -150,14 +150,19 @@ def run_precision(steps: int = 8, repeats: int = 2) -> Section:
             runs[name].append(_measure("llmctl", steps, extra))
     speed = {name: max(r["tokens_per_second"] for r in measured) for name, measured in runs.items()}
     drop = {name: _loss_drop(measured[0]["losses"]) for name, measured in runs.items()}
+    from llmctl.config import resolve_settings
+    from llmctl.train.finetune import precision_for
+
     status = get_registry().get("backend", "cpu").probe()
+    auto = precision_for(resolve_settings("lora", {}), status)
     section = Section("Fine-tuning precision on this CPU: fp32 vs bf16 autocast",
                       f"{MODEL}, LoRA r=8 on all projections, batch 4, max length 256, learning rate 2e-4, {steps} "
                       f"seeded steps of recipes/data/instructions.jsonl (first step not timed), fastest of {repeats} "
                       "alternating runs each. fp32 trains through the fused CPU LoRA branch; bf16 autocast through "
                       "peft's layers with oneDNN's bf16 kernels (native on AVX512-BF16/AMX, emulated elsewhere). "
                       "Loss drop: first step's training loss minus the mean of the last three. "
-                      f"`precision=auto` picks {status.dtype} on this machine ({status.reason}).")
+                      f"`precision=auto` trains in {auto} on this machine ({status.reason}; native bf16: "
+                      f"{'yes' if status.dtype == 'bfloat16' else 'no'}).")
     section.rows += [
         Row("LoRA step under bf16 autocast", speed["bf16"], "tok/s", "the same step in fp32", speed["fp32"],
             note=f"loss drop over {steps} steps: bf16 {drop['bf16']:.3f}, fp32 {drop['fp32']:.3f}"),

@@ -117,11 +117,14 @@ def plan_request(request: FinetuneRequest, *, need_weights: bool = True) -> Plan
     return Plan(request, descriptor, method, family, settings, model_dir, model_name, config)
 
 
-def precision_for(settings: Settings, backend_dtype: str) -> str:
-    """The autocast precision: ``auto`` means bf16 where the backend reports bf16 support, else fp32."""
+def precision_for(settings: Settings, status: Any) -> str:
+    """The autocast precision: ``auto`` means what the backend measured best for training (its
+    ``train_precision``; fp32 on CPUs), else bf16 where the backend runs bfloat16, else fp32."""
     if settings["precision"] != "auto":
         return settings["precision"]
-    return "bf16" if backend_dtype == "bfloat16" else "fp32"
+    if getattr(status, "train_precision", ""):
+        return status.train_precision
+    return "bf16" if status.dtype == "bfloat16" else "fp32"
 
 
 def load_and_prepare(plan: Plan, device: str, tokenizer: Any) -> Any:
@@ -251,7 +254,7 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
     if dist.is_main:
         write_json_atomic(run / META_FILE, _record(plan, run, "running", None, trainable, total, started))
     wrapped = wrap_model(model, dist, plan.settings["strategy"], device)
-    precision = precision_for(plan.settings, status.dtype)
+    precision = precision_for(plan.settings, status)
     hint = f"llmctl finetune --resume {run}"
     status_word = "interrupted"
     result: LoopResult | None = None
