@@ -16,3 +16,16 @@ def run_llmctl(*args: str, env: dict[str, str] | None = None, input: str | None 
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run([LLMCTL, *args], capture_output=True, text=True, env=full_env, input=input,
                           timeout=timeout, cwd=cwd)
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``llmctl ARGS`` in this process (no start-up cost): ``(exit code, stdout, stderr)``."""
+    from llmctl.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -13,21 +13,13 @@ from pathlib import Path
 import pytest
 
 from llmctl.errors import DataError
+from tests.cli_helpers import run_main
 from tests.tiny_models import make_tiny_model_dir
 
 PREFERENCES = Path(__file__).parent.parent / "recipes" / "data" / "preferences.jsonl"
 
 
-def _llmctl(capsys, *args: str) -> tuple[int, str, str]:
-    from llmctl.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+_llmctl = run_main
 
 
 def _one_line(err: str) -> str:

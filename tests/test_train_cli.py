@@ -6,19 +6,10 @@ import json
 
 import pytest
 
+from tests.cli_helpers import run_main
 from tests.tiny_models import make_tiny_model_dir
 
-
-def _llmctl(capsys, *args):
-    from llmctl.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+_llmctl = run_main
 
 
 @pytest.fixture()
