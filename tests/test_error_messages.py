@@ -160,12 +160,13 @@ def _weights(root: Path, kind: str) -> bytes:
 
 @pytest.mark.parametrize(("kind", "verb"), [(kind, "convert") for kind in ("empty", "garbage", "truncated",
                                                                           "bad-header", "huge-length")]
-                         + [("truncated", "chat"), ("bad-header", "chat")])
+                         + [("truncated", "chat"), ("bad-header", "chat"), ("truncated", "info"), ("empty", "info")])
 def test_corrupted_safetensors_are_one_line_naming_the_file(workspace, kind, verb):
     root, env = workspace
     folder = _model_variant(root, f"st-{kind}", weights=_weights(root, kind))
-    args = (["convert", str(folder), "--to", "gguf", "--name", f"g-{kind}"] if verb == "convert" else
-            ["chat", str(folder), "--engine", "transformers", "--prompt", "hi", "--max-new-tokens", "2"])
+    args = {"convert": ["convert", str(folder), "--to", "gguf", "--name", f"g-{kind}"],
+            "chat": ["chat", str(folder), "--engine", "transformers", "--prompt", "hi", "--max-new-tokens", "2"],
+            "info": ["info", str(folder)]}[verb]
     done = run_llmctl(*args, env=env)
     assert_one_line_error(done, DataError.exit_code, f"st-{kind}/model.safetensors")
 

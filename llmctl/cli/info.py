@@ -76,6 +76,10 @@ def _artefact_config(artefact: Any) -> dict[str, Any]:
     if config is not None:
         if "model_type" not in config:
             raise DataError(f"{artefact.path / 'config.json'}: no model_type, so the architecture is unknown")
+        from llmctl.models.loading import check_safetensors_file, safetensors_files
+
+        for shard in safetensors_files(artefact.path):  # headers only: a damaged download is said here, not later
+            check_safetensors_file(shard)
         return config
     gguf = artefact.gguf_path()
     if gguf is None:
