@@ -102,6 +102,13 @@ def test_finetune_refuses_a_run_name_that_is_a_path(home, data_file, tiny_dir):
     assert not (runs_dir() / "escape-run").exists()
 
 
+def test_finetune_refuses_an_empty_run_name_even_in_a_dry_run(home, data_file, tiny_dir):
+    result = run_llmctl("finetune", str(tiny_dir), "--data", str(data_file), "--dry-run", "--name", "")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: invalid run name '': it is empty")
+
+
 def _convert(tiny_dir, *extra: str) -> list[str]:
     return [LLMCTL, "convert", str(tiny_dir), "--to", "gguf", "--name", "conc-diff", *extra]
 

@@ -85,7 +85,7 @@ def plan_request(request: FinetuneRequest, *, need_weights: bool = True) -> Plan
     """Resolve model, method and settings (the model is fetched only when ``need_weights``)."""
     from llmctl.models.resolve import resolve_model
 
-    if request.name:
+    if request.name is not None:
         validate_name(request.name, "run")  # a run id is one folder under the runs folder; --dry-run says so too
     descriptor, method = _method(request.method)
     model_dir: Path | None = None
