@@ -227,9 +227,13 @@ def interrupt_cases(c: Campaign) -> list[str]:
             if folder.exists() and not (folder / "llmctl.json").exists():
                 failures.append(f"{name}: half-written artefact {folder}")
     run = "killed-run"
-    process = subprocess.Popen([LLMCTL, "finetune", str(c.model), "--data", data, "max_steps=400", "--name", run,
+    process = subprocess.Popen([LLMCTL, "finetune", str(c.model), "--data", data, "max_steps=100000", "--name", run,
                                 "save_every=5"], env=c.env, cwd=c.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(15)
+    metrics, deadline = c.runs / run / "metrics.jsonl", time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:  # kill it mid-training, a few steps in
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 8:
+            break
+        time.sleep(0.2)
     process.kill()
     process.communicate()
     listed = c.run(["runs"])
