@@ -45,3 +45,17 @@ def tiny_text_lm():
     config = build_config({**get_registry().family("llama").tiny_config, "vocab_size": bpe.get_vocab_size()})
     torch.manual_seed(0)
     return AutoModelForCausalLM.from_config(config).eval(), tokenizer
+
+
+@pytest.fixture()
+def tiny(tmp_path, monkeypatch):
+    """A tiny random qwen2 model and a ten-example instruction file, with runs written under ``tmp_path``."""
+    import json
+
+    from tests.tiny_models import make_tiny_model_dir
+
+    monkeypatch.setenv("LLMCTL_RUNS_DIR", str(tmp_path / "runs"))
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"Name {i}", "output": f"It is {i}."}) + "\n"
+                            for i in range(10)))
+    return make_tiny_model_dir("qwen2", tmp_path / "qwen"), data

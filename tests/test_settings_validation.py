@@ -6,7 +6,6 @@ a non-zero exit code and one line on stderr naming the setting, where it came fr
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 
 from llmctl.errors import DataError
 from tests.cli_helpers import run_main
-from tests.tiny_models import make_tiny_model_dir
 
 PREFERENCES = Path(__file__).parent.parent / "recipes" / "data" / "preferences.jsonl"
 
@@ -28,15 +26,6 @@ def _one_line(err: str) -> str:
     assert len(lines) == 1, err
     assert "Error:" not in lines[0] and "Traceback" not in err, err
     return lines[0]
-
-
-@pytest.fixture()
-def tiny(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMCTL_RUNS_DIR", str(tmp_path / "runs"))
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"instruction": f"Name {i}", "output": f"It is {i}."}) + "\n"
-                            for i in range(10)))
-    return make_tiny_model_dir("qwen2", tmp_path / "qwen"), data
 
 
 @pytest.mark.parametrize(("setting", "allowed"), [

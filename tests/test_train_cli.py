@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.cli_helpers import run_main
-from tests.tiny_models import make_tiny_model_dir
 
 _llmctl = run_main
-
-
-@pytest.fixture()
-def tiny(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMCTL_RUNS_DIR", str(tmp_path / "runs"))
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"instruction": f"Name {i}", "output": f"It is {i}."}) + "\n"
-                            for i in range(10)))
-    return make_tiny_model_dir("qwen2", tmp_path / "qwen"), data
 
 
 def test_broken_line_7_fails_with_one_line_naming_file_and_line(tiny, capsys):
