@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 
+from llmctl.console import internal_error_line
 from llmctl.errors import LlmctlError
 
 # Libraries that log set-up chatter (optional kernels they could not load, deprecations) on every run.
@@ -14,7 +15,6 @@ NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch._dynamo", "transformer
                  "huggingface_hub", "datasets", "lm-eval", "lm_eval")
 
 INTERNAL_ERROR_EXIT = 1  # as before: scripts and recipes that check for failure see the same code
-MAX_DETAIL = 300  # characters of an unexpected exception's message shown on the one line
 
 
 def quiet_third_party_libraries() -> None:
@@ -89,20 +89,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(INTERNAL_ERROR_EXIT)
     if isinstance(code, int) and code:
         sys.exit(code)
-
-
-def internal_error_line(error: BaseException) -> str:
-    """The one line for an exception no layer turned into an LlmctlError: a bug in llmctl, said to be one.
-
-    User errors (bad files, settings, resources) are LlmctlErrors raised where a library fails; whatever reaches
-    here is unexpected, so the line asks for a report and points at ``--debug``. The message is cut to its first
-    line and the exception's class name is left out (it means nothing to a user; the traceback has it).
-    """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    detail = lines[0] if lines else "no details"
-    if len(lines) > 1 and detail.endswith(":"):  # a heading line ("Validation error for field 'x':"): add the reason
-        detail = f"{detail} {lines[1]}"
-    if len(detail) > MAX_DETAIL:
-        detail = detail[:MAX_DETAIL - 1] + "…"
-    return (f"error: internal error (a bug in llmctl — please report it): {detail}; run again with --debug for the "
-            "traceback")

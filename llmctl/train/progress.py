@@ -15,7 +15,7 @@ class TrainingProgress:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from llmctl.cli.output import err_console
+        from llmctl.console import err_console
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == TORCHRUN_FLAG:
         return run_torchrun(args[1:])
-    from llmctl.cli import internal_error_line
+    from llmctl.console import internal_error_line
     from llmctl.errors import LlmctlError
     from llmctl.train.distributed import init_from_environment, shutdown
     from llmctl.train.finetune import FinetuneRequest, run_finetune
