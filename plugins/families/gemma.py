@@ -1,9 +1,8 @@
 """Gemma 1, 2 and 3 (Google): GeGLU, RMSNorm with +1 scale, embeddings scaled by sqrt(hidden), 256k vocabulary."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import GEMMA
-
+from llmctl.chat_templates import GEMMA
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _G1 = {"head_dim": 256, "tie_word_embeddings": True, "hidden_act": "gelu_pytorch_tanh",

@@ -1,9 +1,8 @@
 """Llama 2, Llama 3, 3.1 and 3.2 (Meta): RMSNorm, SwiGLU, RoPE, grouped-query attention."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import LLAMA3
-
+from llmctl.chat_templates import LLAMA3
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _L2 = {"rms_norm_eps": 1e-5, "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2}

@@ -1,9 +1,8 @@
 """Mistral 7B: grouped-query attention and sliding-window attention."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import MISTRAL
-
+from llmctl.chat_templates import MISTRAL
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _V01 = decoder_config("mistral", 4096, 14336, 32, 32, 8, 32000, 32768, sliding_window=4096, rms_norm_eps=1e-5,

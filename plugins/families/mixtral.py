@@ -1,9 +1,8 @@
 """Mixtral: sparse mixture of experts, 8 experts per layer with the router picking two per token."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, decoder_config, tiny_config
-from llmctl_plugins.families._templates import MISTRAL
-
+from llmctl.chat_templates import MISTRAL
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _MOE = {"num_local_experts": 8, "num_experts_per_tok": 2, "rms_norm_eps": 1e-5, "bos_token_id": 1,

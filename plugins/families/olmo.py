@@ -1,9 +1,8 @@
 """OLMo and OLMo 2 (AI2): fully open models; OLMo 1 uses non-parametric layer norm."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import OLMO
-
+from llmctl.chat_templates import OLMO
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _O1 = {"bos_token_id": None, "eos_token_id": 50279, "pad_token_id": 1}

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmctl_plugins.families._configs import tiny_config
-
 from llmctl.descriptors import Family, ModelSpec, ParameterCount
+from llmctl.family_configs import tiny_config
 from llmctl.hookspecs import hookimpl
 
 

@@ -1,9 +1,8 @@
 """Phi-3 (Microsoft): fused qkv and gate/up projections, trained on filtered and synthetic data."""
 
-from llmctl_plugins.families._configs import decoder_config, tiny_config
-from llmctl_plugins.families._templates import PHI3
-
+from llmctl.chat_templates import PHI3
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _PHI = {"rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000}

@@ -1,9 +1,8 @@
 """Qwen 2.5 (Alibaba): grouped-query attention with biased q/k/v projections, 152k vocabulary."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import CHATML
-
+from llmctl.chat_templates import CHATML
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _Q = {"rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "bos_token_id": 151643, "eos_token_id": 151645}

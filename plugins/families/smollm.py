@@ -1,9 +1,8 @@
 """SmolLM2 (Hugging Face): small Llama-architecture models; 135M ships with llmctl as the embedded default."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import CHATML
-
+from llmctl.chat_templates import CHATML
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _COMMON = {"tie_word_embeddings": True, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "bos_token_id": 1,

@@ -1,9 +1,8 @@
 """TinyLlama 1.1B: the Llama 2 architecture trained on 3T tokens."""
 
-from llmctl_plugins.families._configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
-from llmctl_plugins.families._templates import CHATML
-
+from llmctl.chat_templates import CHATML
 from llmctl.descriptors import Family, GGUFMapping, ModelSpec
+from llmctl.family_configs import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
 from llmctl.hookspecs import hookimpl
 
 _CONFIG = decoder_config("llama", 2048, 5632, 22, 32, 4, 32000, 2048, rms_norm_eps=1e-5, bos_token_id=1,

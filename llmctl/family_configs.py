@@ -1,4 +1,18 @@
-"""Small builders for the ``config.json`` dictionaries the builtin families describe their models with."""
+"""Builders for the ``config.json`` dictionaries a model family describes its models with (public API).
+
+A family plugin lists its models' configurations (``ModelSpec.config``, read by ``llmctl info`` and the memory
+estimates) and a ``tiny_config`` that tests build a random model from in milliseconds. Most decoder-only models
+share transformers' field names, so ``decoder_config`` writes them from a few numbers and ``tiny_config`` gives the
+small shape every builtin family uses for its tests::
+
+    from llmctl.api import DECODER_ATTENTION, DECODER_MLP, decoder_config, tiny_config
+
+    MY_7B = decoder_config("llama", hidden=4096, intermediate=11008, layers=32, heads=32, kv_heads=32,
+                           vocab=32000, context=4096, rope_theta=10000.0)
+    TINY = tiny_config("llama")            # 2 layers, hidden 64, vocabulary 512: pad 0, bos 1, eos 2
+
+``DECODER_ATTENTION`` and ``DECODER_MLP`` are the usual projection names, a family's default LoRA targets.
+"""
 
 from __future__ import annotations
 
