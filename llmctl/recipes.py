@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.errors import DataError, LlmctlError
+from llmctl.verbs import is_verb, known_verbs
 
 TOP_KEYS = ("name", "description", "settings", "steps")
 STEP_KEYS = ("id", "run", "description")
@@ -151,25 +152,16 @@ def load_recipe(path: str | Path) -> Recipe:
         if any(s.id == step_id for s in steps):
             raise _fail(path, fields["id"][1], f"step id {step_id!r} is used twice")
         verb = str(fields["run"][1].value).split()[0] if str(fields["run"][1].value).split() else ""
-        if verb not in _known_verbs():
+        if not is_verb(verb):
             from llmctl.registry import suggest
 
-            hint = suggest(verb, _known_verbs())
+            hint = suggest(verb, known_verbs())
             more = f"; did you mean {hint[0]!r}?" if hint else ""
             raise _fail(path, fields["run"][1], f"step {step_id!r} runs unknown verb {verb!r}{more}")
         description = str(fields["description"][1].value) if "description" in fields else ""
         steps.append(Step(step_id, str(fields["run"][1].value), description, fields["run"][1].start_mark.line + 1))
     return Recipe(str(data.get("name") or path.stem), path, str(data.get("description") or ""),
                   dict(data.get("settings") or {}), steps, setting_lines)
-
-
-def _known_verbs() -> list[str]:
-    from llmctl.cli.app import build_app
-
-    app = build_app()
-    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
-    names += [g.name or "" for g in app.registered_groups]
-    return [n.replace("_", "-") for n in names if n]
 
 
 def apply_overrides(recipe: Recipe, overrides: list[str]) -> dict[str, Any]:

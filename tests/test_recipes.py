@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -140,3 +141,29 @@ steps:
     assert [r["step"] for r in losses] == list(range(1, 401))  # every step once: resumed, not restarted
     meta = json.loads((tmp_path / "home" / "models" / "train-then-merge-merge" / "llmctl.json").read_text())
     assert "train-then-merge-train" in meta["parents"]
+
+
+def test_verb_list_matches_the_apps_commands():
+    """recipes check step verbs against llmctl.verbs without building the app: the list must be the app's."""
+    import importlib
+
+    import typer
+
+    from llmctl.cli.app import build_app
+    from llmctl.verbs import CORE_VERBS, command_names, known_verbs, plugin_verbs, verb_module
+
+    for verb in CORE_VERBS:  # each core module registers exactly the verb it is named after
+        scratch = typer.Typer()
+        importlib.import_module(verb_module(verb)).register(scratch)
+        assert command_names(scratch) == [verb]
+    assert sorted(command_names(build_app())) == sorted([*CORE_VERBS, *plugin_verbs()])
+    assert sorted(known_verbs()) == sorted(command_names(build_app()))
+
+
+def test_loading_a_recipe_does_not_build_the_app(tmp_path):
+    """A recipe of core verbs loads without importing a single verb module."""
+    path = write(tmp_path, RECIPE)
+    code = ("import sys; from llmctl.recipes import load_recipe; load_recipe(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.startswith('llmctl.cli')))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -7,10 +7,7 @@ import importlib
 import typer
 
 from llmctl import __version__
-
-# Core verbs, one module each under llmctl/cli/, each exposing ``register(app)``.
-CORE_VERBS = ("plugins", "models", "info", "env", "score", "merge", "recipe", "chat", "download", "rm", "convert",
-              "finetune", "runs", "benchmark", "quantize")
+from llmctl.verbs import CORE_VERBS, verb_module
 
 
 def _version(value: bool) -> None:
@@ -39,7 +36,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """llmctl: one CLI for open LLMs, extended by plugins."""
 
-    for verb in CORE_VERBS:
-        importlib.import_module(f"llmctl.cli.{verb}").register(app)
+    for verb in CORE_VERBS:  # one module each under llmctl/cli/, each exposing ``register(app)``
+        importlib.import_module(verb_module(verb)).register(app)
     get_host().add_commands(app)
     return app
