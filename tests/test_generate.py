@@ -12,7 +12,7 @@ from tests.tiny_models import make_tiny_model_dir
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny llama model, its tokenizer and a transformers chat engine on it."""
-    from llmctl_plugins.engines._transformers_chat import load_transformers_engine
+    from llmctl_plugins.engines.transformers._chat import load_transformers_engine
 
     from llmctl.store import Artifact
 

@@ -22,13 +22,13 @@ def _available(scheme):
 
 
 def _quantize(source, scheme, folder, **options):
-    from llmctl_plugins.quantizers._torchao_impl import quantize_torchao
+    from llmctl_plugins.quantizers.torchao._impl import quantize_torchao
 
     return quantize_torchao(source, scheme, folder, **options)
 
 
 def _load(artefact, dtype):
-    from llmctl_plugins.quantizers._torchao_impl import load_torchao
+    from llmctl_plugins.quantizers.torchao._impl import load_torchao
 
     return load_torchao(artefact, dtype)
 

@@ -37,7 +37,7 @@ def _available(scheme):
 
 
 def _quantize(source, scheme, folder, **options):
-    from llmctl_plugins.quantizers._gguf_impl import quantize_gguf
+    from llmctl_plugins.quantizers.gguf._impl import quantize_gguf
 
     return quantize_gguf(source, scheme, folder, llamacpp=scheme in LLAMACPP_SCHEMES, **options)
 

@@ -13,7 +13,7 @@ def _available():
 
 
 def _load(artefact, **options):
-    from llmctl_plugins.engines._llamacpp_chat import gguf_path, load_llamacpp_engine
+    from llmctl_plugins.engines.llamacpp._chat import gguf_path, load_llamacpp_engine
 
     try:
         return load_llamacpp_engine(artefact, **options)

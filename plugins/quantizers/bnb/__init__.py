@@ -22,7 +22,7 @@ def _available(scheme):
 
 
 def _quantize(source, scheme, folder, **options):
-    from llmctl_plugins.quantizers._bnb_impl import quantize_bnb
+    from llmctl_plugins.quantizers.bnb._impl import quantize_bnb
 
     return quantize_bnb(source, scheme, folder, **options)
 

@@ -5,7 +5,7 @@ from llmctl.hookspecs import hookimpl
 
 
 def _load(artefact, **options):
-    from llmctl_plugins.engines._transformers_chat import load_transformers_engine
+    from llmctl_plugins.engines.transformers._chat import load_transformers_engine
 
     return load_transformers_engine(artefact, **options)
 

@@ -16,13 +16,13 @@ def _available(scheme):
 
 
 def _quantize(source, scheme, folder, **options):
-    from llmctl_plugins.quantizers._quanto_impl import quantize_quanto
+    from llmctl_plugins.quantizers.quanto._impl import quantize_quanto
 
     return quantize_quanto(source, scheme, folder, **options)
 
 
 def _load(artefact, dtype):
-    from llmctl_plugins.quantizers._quanto_impl import load_quanto
+    from llmctl_plugins.quantizers.quanto._impl import load_quanto
 
     return load_quanto(artefact, dtype)
 

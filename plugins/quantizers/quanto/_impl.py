@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llmctl_plugins.quantizers._torch_common import prepare_source, quiet_transformers, save_model
-
 from llmctl.quantize.result import QuantizedOutput
+from llmctl.quantize.safetensors_output import prepare_source, quiet_transformers, save_model
 from llmctl.store import Artifact
 
 DTYPE = "bfloat16"
