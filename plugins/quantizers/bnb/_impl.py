@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.quantize.result import QuantizedOutput
-from llmctl.quantize.safetensors_output import prepare_source, quiet_transformers, save_model
+from llmctl.quantize.safetensors_output import float_source_dir, quiet_transformers, save_quantized_model
 from llmctl.store import Artifact
 
 
@@ -17,7 +17,7 @@ def quantize_bnb(source: Artifact, scheme: str, folder: Path, *, scratch: Path,
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    model_dir = prepare_source(source, scratch, status)
+    model_dir = float_source_dir(source, scratch, status)
     quiet_transformers()
     if scheme == "nf4":
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -30,5 +30,5 @@ def quantize_bnb(source: Artifact, scheme: str, folder: Path, *, scratch: Path,
                                                  device_map="cuda")
     import bitsandbytes
 
-    return save_model(model.eval(), model_dir, folder, scheme, {"bitsandbytes_version": bitsandbytes.__version__,
-                                                                "device": "cuda"})
+    return save_quantized_model(model.eval(), model_dir, folder, scheme,
+                                {"bitsandbytes_version": bitsandbytes.__version__, "device": "cuda"})

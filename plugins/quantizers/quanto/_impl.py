@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.quantize.result import QuantizedOutput
-from llmctl.quantize.safetensors_output import prepare_source, quiet_transformers, save_model
+from llmctl.quantize.safetensors_output import float_source_dir, quiet_transformers, save_quantized_model
 from llmctl.store import Artifact
 
 DTYPE = "bfloat16"
@@ -24,7 +24,7 @@ def quantize_quanto(source: Artifact, scheme: str, folder: Path, *, scratch: Pat
     from optimum.quanto import QuantizedModelForCausalLM, qint4, qint8
     from transformers import AutoModelForCausalLM
 
-    model_dir = prepare_source(source, scratch, status)
+    model_dir = float_source_dir(source, scratch, status)
     quiet_transformers()
     if status is not None:
         status(f"quantizing {source.name} to quanto {scheme}")
@@ -33,10 +33,10 @@ def quantize_quanto(source: Artifact, scheme: str, folder: Path, *, scratch: Pat
     quantized = QuantizedModelForCausalLM.quantize(model, weights=weights, exclude="lm_head")
     import optimum.quanto
 
-    return save_model(quantized, model_dir, folder, scheme,
-                      {"quanto_version": getattr(optimum.quanto, "__version__", "?"), "compute_dtype": DTYPE,
-                       "loader": "optimum.quanto QuantizedModelForCausalLM"},
-                      save=lambda m, where: m.save_pretrained(where))
+    return save_quantized_model(quantized, model_dir, folder, scheme,
+                                {"quanto_version": getattr(optimum.quanto, "__version__", "?"), "compute_dtype": DTYPE,
+                                 "loader": "optimum.quanto QuantizedModelForCausalLM"},
+                                save=lambda m, where: m.save_pretrained(where))
 
 
 def load_quanto(artefact: Artifact, dtype: str) -> Any:

@@ -12,10 +12,18 @@ from typing import Any
 
 from llmctl.errors import ResourceError
 from llmctl.quantize.result import QuantizedOutput
-from llmctl.quantize.safetensors_output import prepare_source, quiet_torchao, quiet_transformers, save_model
+from llmctl.quantize.safetensors_output import float_source_dir, quiet_transformers, save_quantized_model
 from llmctl.store import Artifact
 
 DTYPE = "bfloat16"
+
+
+def quiet_torchao() -> None:
+    """Silence torchao's import-time notes about CUDA-only kernels it cannot load on a CPU machine."""
+    import logging
+
+    logging.getLogger("torchao").setLevel(logging.ERROR)
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 
 def torchao_config(scheme: str) -> Any:
@@ -40,7 +48,7 @@ def quantize_torchao(source: Artifact, scheme: str, folder: Path, *, scratch: Pa
 
     say = status or (lambda text: None)
     quiet_torchao()
-    model_dir = prepare_source(source, scratch, status)
+    model_dir = float_source_dir(source, scratch, status)
     quiet_transformers()
     say(f"loading {source.name} and quantizing its linear layers to torchao {scheme}")
     try:
@@ -51,9 +59,9 @@ def quantize_torchao(source: Artifact, scheme: str, folder: Path, *, scratch: Pa
     say("saving safetensors")
     import torchao
 
-    return save_model(model.eval(), model_dir, folder, scheme,
-                      {"torchao_version": torchao.__version__, "compute_dtype": DTYPE,
-                       "loader": "transformers from_pretrained (quantization_config in config.json)"})
+    return save_quantized_model(model.eval(), model_dir, folder, scheme,
+                                {"torchao_version": torchao.__version__, "compute_dtype": DTYPE,
+                                 "loader": "transformers from_pretrained (quantization_config in config.json)"})
 
 
 def load_torchao(artefact: Artifact, dtype: str) -> Any:
