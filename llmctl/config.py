@@ -1,4 +1,8 @@
-"""Layered fine-tuning settings: method defaults < family defaults < recipe YAML < command-line ``key=value``.
+"""Layered fine-tuning settings: loop defaults < method defaults < family defaults < recipe YAML < ``key=value``.
+
+One exception to the order: where a method gives its own default for a loop setting (``learning_rate``,
+``precision`` …), a family's default for that key does not replace it (a family tunes its adapter shape, the method
+knows its learning rate). ``finetune --dry-run`` shows which layer set every value.
 
 Every key must be known (a training-loop setting or one the method declares); an unknown key is refused with one
 line that names it, where it came from (``file:line`` for a recipe) and close matches. Values are coerced to the type
@@ -286,7 +290,7 @@ def resolve_settings(method_name: str, method_defaults: Mapping[str, Any], famil
         sources[key] = where
 
     for key, value in (family_defaults or {}).items():
-        if key in known:
+        if key in known and not (key in TRAIN_DEFAULTS and key in method_defaults):  # the method's loop default wins
             take(key, value, f"family {family_name}")
     for key, value, where in [*(recipe or []), *(overrides or [])]:
         if key not in known:

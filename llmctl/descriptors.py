@@ -134,16 +134,20 @@ class Backend:
 class Method:
     """A fine-tuning or alignment method run by the shared training loop.
 
-    ``build()`` returns a :class:`llmctl.train.method.TrainingMethod` (imported only then): its ``prepare(model,
-    settings, context)`` readies the model and its ``loss(model, batch, settings)`` scores a batch; the loop does the
-    rest. ``defaults`` declares the method's own settings (any other key is refused); ``settings_help`` documents
-    them; ``available()`` says whether the method can run here and why not (QLoRA needs CUDA).
+    ``build()`` returns a :class:`llmctl.train.method.TrainingMethod` (imported only then), the object the loop
+    calls. ``settings`` is a dataclass declaring the method's own settings with their defaults, help, choices and
+    ranges (see :mod:`llmctl.settings_schema`); small plugins may give the same as plain mappings instead:
+    ``defaults`` (any key not declared is refused), ``settings_help``, ``choices`` (``{"loss_type": ("sigmoid",
+    "ipo")}``) and ``ranges`` (``{"beta": Range(0, low_open=True)}``; a range given for a loop setting such as
+    ``batch_size`` replaces the loop's). A default for a loop setting (``learning_rate``, ``precision`` …) is the
+    method's own and wins over the model family's. ``validate(values)`` looks at the resolved settings together and
+    returns one line saying what is wrong, or None. All of it is checked before any model loads
+    (``finetune --dry-run`` shows the refusal). ``available()`` says whether the method can run here and why not
+    (QLoRA needs CUDA).
 
-    Settings are checked when they are resolved, before any model loads (``finetune --dry-run`` shows the refusal):
-    ``choices`` lists the allowed values of a setting (``{"loss_type": ("sigmoid", "ipo")}``), ``ranges`` the
-    interval of a numeric one (``{"beta": Range(0, low_open=True)}``; a range given for a loop setting such as
-    ``batch_size`` replaces the loop's), and ``validate(values)`` looks at the resolved settings together and returns
-    one line saying what is wrong, or None.
+    ``kind`` says what data the method reads: ``sft`` (instruction/chat/text, validated as examples),
+    ``preference`` (prompt/chosen/rejected pairs), ``reward`` (pairs, trains a scorer), ``rl`` (prompts, rewarded
+    rollouts) or ``data`` (prompts; writes a data set).
     """
 
     name: str
@@ -154,10 +158,20 @@ class Method:
     plugin: str = ""
     settings_help: Mapping[str, str] = field(default_factory=dict)
     available: Callable[[], tuple[bool, str]] | None = None
-    output: str = "adapter"
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     ranges: Mapping[str, Range] = field(default_factory=dict)
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
+    settings: type | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings is not None:
+            from llmctl.settings_schema import schema_of
+
+            schema = schema_of(self.settings)
+            self.defaults = {**schema.defaults, **self.defaults}
+            self.settings_help = {**schema.help, **self.settings_help}
+            self.choices = {**schema.choices, **self.choices}
+            self.ranges = {**schema.ranges, **self.ranges}
 
 
 @dataclass

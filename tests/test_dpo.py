@@ -77,7 +77,7 @@ def _trl_loss_and_grads(policy, oracle_model, reference, tokenizer, inputs, tmp_
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from llmctl.align.dpo import is_peft_model
+    from llmctl.train.reference import is_peft_model
 
     dataset = Dataset.from_list(synthetic_pairs(2, 5))
     args = DPOConfig(output_dir=str(tmp_path / "trl"), bf16=False, use_cpu=True, report_to=[],
@@ -104,8 +104,7 @@ def _trl_loss_and_grads(policy, oracle_model, reference, tokenizer, inputs, tmp_
 ])
 def test_dpo_loss_and_gradients_match_trl(tmp_path, loss_type, label_smoothing, trl_loss, pairs, adapter):
     import torch
-
-    from llmctl.align.dpo import preference_batch_loss
+    from llmctl_plugins.methods.dpo._loss import preference_batch_loss
 
     tokenizer = word_tokenizer()
     inputs = batch_of(synthetic_pairs(pairs, 1), tokenizer)
@@ -133,9 +132,9 @@ def test_dpo_loss_and_gradients_match_trl(tmp_path, loss_type, label_smoothing, 
 
 def test_dpo_method_on_the_training_loop_logs_rewards_and_saves_an_adapter(tmp_path):
     import torch
+    from llmctl_plugins.methods.dpo._loss import preference_accuracy
     from peft import PeftModel
 
-    from llmctl.align.dpo import preference_accuracy
     from tests.align_fixtures import finetune, metrics_of, word_model_dir
 
     model_dir = word_model_dir(tmp_path / "base")
@@ -165,8 +164,8 @@ def test_dpo_lora_on_smollm2_with_the_bundled_preferences_and_chat_uses_it(tmp_p
     from pathlib import Path
 
     import torch
+    from llmctl_plugins.methods.dpo._loss import preference_batch_loss
 
-    from llmctl.align.dpo import preference_batch_loss
     from llmctl.data.preference import collate_pairs, encode_preference, read_preferences
     from llmctl.models.loading import load_tokenizer
     from tests.align_fixtures import finetune, metrics_of

@@ -1,4 +1,4 @@
-"""The fused CPU LoRA branch (plugins/methods/_lora_dropout.py) against peft's own LoRA expression."""
+"""The fused CPU LoRA branch (llmctl/train/cpu_lora_branch.py) against peft's own LoRA expression."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
-from llmctl_plugins.methods._lora_dropout import RESOLUTION, install, keep_mask  # noqa: E402
+from llmctl.train.cpu_lora_branch import RESOLUTION, install, keep_mask  # noqa: E402
 
 
 class TwoProjections(torch.nn.Module):

@@ -13,8 +13,7 @@ from tests.ppo_rewards import target_word_count
 
 def test_gae_matches_a_hand_computed_recursion():
     import torch
-
-    from llmctl.align.ppo_math import generalized_advantages
+    from llmctl_plugins.methods.ppo._math import generalized_advantages
 
     rewards = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
     values = torch.tensor([[0.5, 0.2, 0.1, 9.0]])
@@ -32,8 +31,7 @@ def test_gae_matches_a_hand_computed_recursion():
 
 def test_clipped_losses_stop_the_gradient_outside_the_trust_region():
     import torch
-
-    from llmctl.align.ppo_math import ppo_loss
+    from llmctl_plugins.methods.ppo._math import ppo_loss
 
     old = torch.zeros(1, 2)
     new = torch.tensor([[0.5, -0.05]], requires_grad=True)  # ratio e^0.5 ≈ 1.65 is clipped; e^-0.05 is not
@@ -48,8 +46,7 @@ def test_clipped_losses_stop_the_gradient_outside_the_trust_region():
 
 def test_ema_tracks_the_parameters():
     import torch
-
-    from llmctl.align.ppo_math import ParameterEMA
+    from llmctl_plugins.methods.ppo._math import ParameterEMA
 
     layer = torch.nn.Linear(2, 1, bias=False)
     torch.nn.init.zeros_(layer.weight)
@@ -65,15 +62,15 @@ def test_ema_tracks_the_parameters():
 def run_ppo(iterations: int, ema_decay: float = 0.0, seed: int = 0):
     """PPO on a tiny full-weight policy with a frozen reference; reward = target words per answer."""
     import torch
-
-    from llmctl.align.ppo_math import ParameterEMA
-    from llmctl.align.ppo_rollout import PPOSettings, make_rollout, minibatches, ppo_batch_loss, value_head
+    from llmctl_plugins.methods.ppo import PpoSettings
+    from llmctl_plugins.methods.ppo._math import ParameterEMA
+    from llmctl_plugins.methods.ppo._rollout import make_rollout, minibatches, ppo_batch_loss, value_head
 
     tokenizer = word_tokenizer()
     model = tiny_causal_lm(seed=seed)
     reference = copy.deepcopy(model).eval()
     head = value_head(model.config.hidden_size)
-    settings = PPOSettings(max_new_tokens=8, minibatch_size=24, ppo_epochs=4, kl_coef=0.5, lam=1.0,
+    settings = PpoSettings(max_new_tokens=8, minibatch_size=24, ppo_epochs=4, kl_coef=0.5, lam=1.0,
                            ema_decay=ema_decay)
     optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=5e-3)
     ema = ParameterEMA(model, ema_decay) if ema_decay else None

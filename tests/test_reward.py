@@ -19,9 +19,9 @@ def tiny_reward_model(seed: int = 0):
     """A random tiny Llama reward model (one-output classification head)."""
     import torch
 
-    from llmctl.align.reward import reward_model_from_config
     from llmctl.models.params import build_config
     from llmctl.plugins import get_registry
+    from llmctl.reward.model import reward_model_from_config
 
     torch.manual_seed(seed)
     return reward_model_from_config(build_config(get_registry().family("llama").tiny_config))
@@ -32,8 +32,7 @@ def train_reward_model(model, records, tokenizer, steps: int = 12, order_seed: i
     import random
 
     import torch
-
-    from llmctl.align.reward import reward_batch_loss
+    from llmctl_plugins.methods.reward._loss import reward_batch_loss
 
     order = list(records)
     random.Random(order_seed).shuffle(order)
@@ -51,7 +50,7 @@ def train_reward_model(model, records, tokenizer, steps: int = 12, order_seed: i
 
 
 def test_reward_model_ranks_held_out_pairs():
-    from llmctl.align.reward import pairwise_accuracy
+    from llmctl.reward.model import pairwise_accuracy
 
     tokenizer = word_tokenizer()
     model = tiny_reward_model()

@@ -29,8 +29,8 @@ def test_average_of_three_loads_scores_and_has_three_parents(three_reward_models
     import torch
     from safetensors.torch import load_file
 
-    from llmctl.align.artifacts import load_reward_model_dir
-    from llmctl.align.reward import pairwise_accuracy
+    from llmctl.reward.artifacts import load_reward_model_dir
+    from llmctl.reward.model import pairwise_accuracy
 
     home = three_reward_models
     result = run_llmctl("merge", "rm-0", "rm-1", "rm-2", "--method", "average", "--weights", "2,1,1",
@@ -62,8 +62,8 @@ def _write_pairs(home):
 def test_models_of_different_architecture_or_base_are_refused(three_reward_models, tmp_path):
     import shutil
 
-    from llmctl.align.warm import check_compatible
     from llmctl.errors import DataError
+    from llmctl.reward.warm import check_compatible
 
     home = three_reward_models
     other = tmp_path / "wider"

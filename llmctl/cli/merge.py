@@ -30,8 +30,8 @@ def merge(
     """Average the weights of models fine-tuned from one base into a new artefact whose parents are all inputs."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from llmctl.align.artifacts import resolve_model_dir
-    from llmctl.align.warm import average_weights, base_of, check_compatible, normalised_weights
+    from llmctl.reward.artifacts import resolve_model_dir
+    from llmctl.reward.warm import average_weights, base_of, check_compatible, normalised_weights
     from llmctl.store import create_artifact, models_dir, read_meta, safe_name, validate_name
 
     if name is not None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmctl.train.finetune import FinetuneRequest, count_parameters, plan_request
-from llmctl.train.method import MethodContext
+from llmctl.train.finetune import FinetuneRequest, count_parameters, method_context, plan_request
 
 
 @dataclass
@@ -43,7 +42,7 @@ def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
     config = build_config(plan.model_config)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=request.trust_remote_code)
-        model = plan.method.prepare(model, settings, MethodContext(family=plan.family, device="meta"))
+        model = plan.method.prepare(model, settings, method_context(plan, "meta", None))
     trainable, total = count_parameters(model)
     examples = None
     if request.data:  # SFT data is validated as examples; preference and prompt sets are counted as records

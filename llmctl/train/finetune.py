@@ -127,7 +127,15 @@ def precision_for(settings: Settings, status: Any) -> str:
     return "bf16" if status.dtype == "bfloat16" else "fp32"
 
 
-def load_and_prepare(plan: Plan, device: str, tokenizer: Any) -> Any:
+def method_context(plan: Plan, device: str, tokenizer: Any, run: Path | None = None) -> MethodContext:
+    """The one :class:`MethodContext` of a run: every hook of the method gets this object."""
+    request = plan.request
+    return MethodContext(family=plan.family, tokenizer=tokenizer, model_dir=plan.model_dir, device=device,
+                         data_path=Path(request.data) if request.data else None, data_format=request.data_format,
+                         trust_remote_code=request.trust_remote_code, run_dir=run)
+
+
+def load_and_prepare(plan: Plan, context: MethodContext) -> Any:
     """The base model made ready by the method (seeded, so resumes rebuild it identically)."""
     import torch
 
@@ -135,12 +143,10 @@ def load_and_prepare(plan: Plan, device: str, tokenizer: Any) -> Any:
 
     settings = plan.settings
     torch.manual_seed(settings["seed"])
-    context = MethodContext(family=plan.family, tokenizer=tokenizer, model_dir=plan.model_dir, device=device,
-                            extra={"trust_remote_code": plan.request.trust_remote_code})
     model = plan.method.load_model(settings, context)
     if model is None:
-        model = load_causal_lm(plan.model_dir, dtype=settings["dtype"], device=device,
-                               trust_remote_code=plan.request.trust_remote_code)
+        model = load_causal_lm(plan.model_dir, dtype=settings["dtype"], device=context.device,
+                               trust_remote_code=context.trust_remote_code)
     if settings["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return plan.method.prepare(model, settings, context)
@@ -175,10 +181,7 @@ def _publish_result(plan: Plan, model: Any, tokenizer: Any, run: Path, dist: Dis
     temporary = run / ".tmp-result"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    if state is None:
-        plan.method.save(inner, tokenizer, temporary)
-    else:
-        plan.method.save(inner, tokenizer, temporary, state_dict=state)
+    plan.method.save(inner, tokenizer, temporary, state_dict=state)
     files = sorted(temporary.iterdir(), key=lambda p: p.name in ("adapter_config.json", "config.json"))
     for item in files:  # the config last: a half-moved result never looks loadable
         os.replace(item, run / item.name)
@@ -189,11 +192,10 @@ def _record(plan: Plan, run: Path, status: str, result: LoopResult | None, train
             started: str) -> dict[str, Any]:
     request = plan.request
     base = str(Path(request.model).resolve()) if Path(request.model).exists() else request.model
-    # adapter=none (alignment methods) trains every weight: the run then holds a full model, not a peft adapter
-    output = "model" if plan.settings.get("adapter") == "none" else plan.method_descriptor.output
+    output = plan.method.output_kind(plan.settings)
     return {
-        "name": run.name, "kind": "adapter" if output == "adapter" else "model",
-        "format": "peft" if output == "adapter" else "safetensors", "status": status,
+        "name": run.name, "kind": output, "format": {"adapter": "peft", "model": "safetensors"}.get(output, "data"),
+        "status": status,
         "base_model": base, "base_artifact": plan.model_name, "parents": [plan.model_name],
         "family": getattr(plan.family, "name", None), "method": plan.method_descriptor.name,
         "data": str(Path(request.data).resolve()) if request.data else None, "data_format": request.data_format,
@@ -229,14 +231,13 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
     from llmctl.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(plan.model_dir, trust_remote_code=request.trust_remote_code)
-    context = MethodContext(family=plan.family, tokenizer=tokenizer, model_dir=plan.model_dir, device=device,
-                            data_path=Path(request.data), data_format=request.data_format)
-    if plan.method.data_needs_model:  # e.g. rejection sampling generates its data with the model
-        model = load_and_prepare(plan, device, tokenizer)
+    context = method_context(plan, device, tokenizer)
+    if plan.method.needs_model_for_data:  # e.g. rejection sampling generates its data with the model
+        model = load_and_prepare(plan, context)
         data = plan.method.load_data(plan.settings, context)
     else:
         data = plan.method.load_data(plan.settings, context)  # data errors surface before the model loads
-        model = load_and_prepare(plan, device, tokenizer)
+        model = load_and_prepare(plan, context)
     if not resume:
         run_id = request.name or new_run_id(request.model, plan.method_descriptor.name)
         request.name = run_id
@@ -248,6 +249,7 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
                 run.mkdir(parents=True, exist_ok=True)
                 write_json_atomic(run / REQUEST_FILE, asdict(request))
         dist.barrier()
+    context.run_dir = run
     trainable, total = count_parameters(model)
     meta = read_json(run / META_FILE) or {}
     started = meta.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -142,7 +142,7 @@ def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, con
         if dist.is_main:
             metrics.truncate_after(start)
     dist.barrier()
-    max_steps, accum = settings["max_steps"], settings["grad_accum"]
+    max_steps, accum = (settings["max_steps"] if method.trains(settings) else 0), settings["grad_accum"]
     trainable = [p for _, p in method.trainable_parameters(inner)]
     result = LoopResult(steps=start, history=metrics.read() if dist.is_main else [])
     vals = [r["val_loss"] for r in result.history if "val_loss" in r]
@@ -178,7 +178,7 @@ def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, con
                             out = method.loss(model, batch, settings)
                         (out.total * scale).backward()
                     step_total += float(out.total.detach())
-                    step_tokens += int(batch["_tokens"] if "_tokens" in batch else batch["input_ids"].numel())
+                    step_tokens += out.tokens if out.tokens is not None else int(batch["input_ids"].numel())
                     step_metrics.append(out.metrics)
                 grad_norm = (float(torch.nn.utils.clip_grad_norm_(trainable, settings["max_grad_norm"]))
                              if settings["max_grad_norm"] > 0 else None)
@@ -187,8 +187,7 @@ def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, con
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                if hasattr(method, "after_step"):  # e.g. PPO's moving average of the policy weights
-                    method.after_step(inner, step)
+                method.after_step(inner, step)
                 loss = dist.sum(step_total) / max(units, 1.0)
                 tokens = int(dist.sum(step_tokens))
                 elapsed = time.perf_counter() - tick

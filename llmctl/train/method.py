@@ -1,8 +1,17 @@
-"""The shape every training method has: ``prepare`` the model, score a batch with ``loss``; the loop does the rest.
+"""The contract every training method implements; the one training loop calls nothing else.
 
-A method plugin subclasses :class:`TrainingMethod` and overrides what differs: LoRA overrides ``prepare`` (and LoRA+
-``make_optimizer``); an alignment method overrides ``load_data``, ``collate`` and ``loss``. Imports of torch, peft
-and transformers happen inside the methods, so a plugin module can subclass this at import time cheaply.
+A method plugin subclasses :class:`TrainingMethod` and overrides what differs: LoRA overrides ``prepare`` (and
+LoRA+ ``make_optimizer``); an alignment method overrides ``load_data``, ``collate`` and ``loss``. Every hook has a
+default, so the smallest method overrides one. The loop calls, in order:
+
+1. ``load_data(settings, context)`` (before the model loads, so bad data fails fast; after ``prepare`` when
+   ``needs_model_for_data``), ``load_model`` (None: the usual loading), ``prepare``;
+2. ``trains(settings)``: False skips the optimizer steps (rejection sampling without ``finetune``);
+3. per step: ``collate`` → ``count`` → ``loss`` per micro-batch, the optimizer step, ``after_step``;
+4. ``save(model, tokenizer, folder, state_dict)`` into the run folder; ``output_kind(settings)`` says what it wrote.
+
+Imports of torch, peft and transformers happen inside the methods, so a plugin module can subclass this at import
+time cheaply. This module is public API (re-exported by :mod:`llmctl.api`).
 """
 
 from __future__ import annotations
@@ -10,14 +19,22 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from llmctl.data.encode import IGNORE
+
+OUTPUT_KINDS = ("adapter", "model", "data")
 
 
 @dataclass
 class MethodContext:
-    """What a method may need besides the model and settings: family, tokenizer, model folder, device."""
+    """What a method may need besides the model and settings; the core builds one per run and passes it to every hook.
+
+    ``family`` is the model's :class:`llmctl.descriptors.Family` (None for a model type no plugin handles);
+    ``model_dir`` the base model's folder; ``device`` where training runs (``meta`` in ``--dry-run``);
+    ``data_path``/``data_format`` the ``--data`` file; ``trust_remote_code`` the user's explicit flag, to pass on to
+    anything the method loads (a reward model, a teacher); ``run_dir`` the run folder (None before it exists).
+    """
 
     family: Any = None
     tokenizer: Any = None
@@ -25,7 +42,8 @@ class MethodContext:
     device: str = "cpu"
     data_path: Path | None = None
     data_format: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+    run_dir: Path | None = None
 
 
 @dataclass
@@ -39,6 +57,8 @@ class LossOutput:
     total: Any
     count: int
     metrics: dict[str, float] = field(default_factory=dict)
+    tokens: int | None = None
+    """Tokens this micro-batch trained on, for tokens/s (None: every position of ``batch["input_ids"]``)."""
 
 
 def full_tensor(tensor: Any) -> Any:
@@ -86,11 +106,25 @@ def adamw_options(parameters: list[Any]) -> dict[str, Any]:
 
 
 class TrainingMethod:
-    """Base class of methods; by default plain supervised fine-tuning of whatever ``prepare`` leaves trainable."""
+    """Base class of methods; by default plain supervised fine-tuning of whatever ``prepare`` leaves trainable.
 
-    name = "base"
-    output = "adapter"
-    data_needs_model = False  # True when load_data generates items with the prepared model (rejection sampling)
+    ``output`` declares what the run folder gets: ``adapter`` (a peft adapter on the base), ``model`` (a whole
+    model with its tokenizer) or ``data`` (files only, such as rejection sampling's best-of-N set); a method whose
+    answer depends on its settings overrides :meth:`output_kind`. ``needs_model_for_data`` makes the loop prepare the
+    model before ``load_data`` (a method that generates its data with the model).
+    """
+
+    name: ClassVar[str] = "base"
+    output: ClassVar[str] = "adapter"
+    needs_model_for_data: ClassVar[bool] = False
+
+    def output_kind(self, settings: Any) -> str:
+        """What this run writes (one of :data:`OUTPUT_KINDS`); the core records it in the run's ``llmctl.json``."""
+        return self.output
+
+    def trains(self, settings: Any) -> bool:
+        """Whether the loop runs optimizer steps (False: prepare, load data and save only)."""
+        return True
 
     def load_model(self, settings: Any, context: MethodContext) -> Any:
         """Load the base model in a special way (QLoRA: 4-bit); None means the loop's usual loading."""
@@ -114,10 +148,9 @@ class TrainingMethod:
     def collate(self, items: list[Any], context: MethodContext) -> dict[str, Any]:
         """A batch of tensors from training items."""
         from llmctl.data.batching import collate
+        from llmctl.models.tokens import pad_token_id
 
-        tokenizer = context.tokenizer
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        return collate(items, pad or 0)
+        return collate(items, pad_token_id(context.tokenizer))
 
     def count(self, batch: dict[str, Any]) -> int:
         """The loss units in a batch (trained tokens after the causal shift)."""
@@ -177,8 +210,15 @@ class TrainingMethod:
             for name, tensor in state.items():
                 parameters[name].copy_(tensor)
 
+    def after_step(self, model: Any, step: int) -> None:
+        """Called after every optimizer step with the unwrapped model (PPO updates its weight average here)."""
+
     def save(self, model: Any, tokenizer: Any, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
-        """Write the result (an adapter, or a whole model) to ``directory`` (``state_dict``: gathered FSDP weights)."""
+        """Write the result (an adapter, or a whole model) to ``directory``.
+
+        ``state_dict`` holds the gathered full weights under FSDP (every process gathered them; only the first
+        saves); pass it on to ``save_pretrained``.
+        """
         model.save_pretrained(directory, state_dict=state_dict)
-        if self.output == "model" and tokenizer is not None:
+        if tokenizer is not None and not hasattr(model, "peft_config"):  # a whole model carries its tokenizer
             tokenizer.save_pretrained(directory)

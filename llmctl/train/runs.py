@@ -143,6 +143,6 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     found = []
     for child in sorted(root.iterdir()):
         meta = read_json(child / META_FILE) if child.is_dir() and not child.name.startswith(".") else None
-        if meta is not None and meta.get("kind") in ("run", "adapter", "model"):
+        if meta is not None and meta.get("kind") in ("run", "adapter", "model", "data"):
             found.append(RunInfo(child, meta))
     return found

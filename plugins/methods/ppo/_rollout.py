@@ -6,36 +6,23 @@ The reference is the policy with its adapter switched off (peft) or a frozen cop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from llmctl.align.dpo import reference_of
-from llmctl.align.logprobs import entropy_from_logits, token_logprobs
-from llmctl.align.ppo_math import generalized_advantages, masked_mean, masked_whiten, ppo_loss, token_rewards
+from llmctl_plugins.methods.ppo import PpoSettings
+from llmctl_plugins.methods.ppo._math import (
+    generalized_advantages,
+    masked_mean,
+    masked_whiten,
+    ppo_loss,
+    token_rewards,
+)
 
-ScoreFunction = Callable[[list[Any], list[str]], list[float]]
-
-
-@dataclass
-class PPOSettings:
-    """PPO hyper-parameters (defaults follow common RLHF practice for small models)."""
-
-    max_new_tokens: int = 32
-    temperature: float = 1.0
-    top_k: int = 0
-    kl_coef: float = 0.05
-    kl_estimator: str = "k1"
-    gamma: float = 1.0
-    lam: float = 0.95
-    clip_range: float = 0.2
-    value_clip_range: float = 0.2
-    value_coef: float = 0.1
-    ppo_epochs: int = 2
-    minibatch_size: int = 8
-    whiten_advantages: bool = True
-    ema_decay: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+from llmctl.models.tokens import pad_token_id
+from llmctl.reward.functions import ScoreFunction
+from llmctl.train.logprobs import entropy_from_logits, token_logprobs
+from llmctl.train.reference import reference_of
+from llmctl.train.sampling import sample_responses
 
 
 def value_head(hidden_size: int, dtype: Any = None) -> Any:
@@ -67,42 +54,12 @@ def _response_slice(tensor: Any, prompt_width: int) -> Any:
     return tensor[:, prompt_width - 1:-1]
 
 
-def sample_responses(model: Any, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, eos_token_id: int | None,
-                     settings: PPOSettings) -> dict[str, Any]:
-    """Left-padded prompts plus sampled responses, with masks (the response mask ends at the first EOS)."""
-    import torch
-
-    width = max(len(p) for p in prompt_ids)
-    prompts = torch.full((len(prompt_ids), width), pad_token_id, dtype=torch.long)
-    prompt_mask = torch.zeros_like(prompts)
-    for row, ids in enumerate(prompt_ids):
-        prompts[row, width - len(ids):] = torch.tensor(list(ids), dtype=torch.long)
-        prompt_mask[row, width - len(ids):] = 1
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        sequences = model.generate(input_ids=prompts, attention_mask=prompt_mask, do_sample=True,
-                                   max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                                   top_k=settings.top_k or None, top_p=1.0, pad_token_id=pad_token_id,
-                                   eos_token_id=eos_token_id)
-    model.train(was_training)
-    responses = sequences[:, width:]
-    response_mask = torch.ones_like(responses)
-    if eos_token_id is not None:
-        after_eos = (responses == eos_token_id).long().cumsum(-1) - (responses == eos_token_id).long()
-        response_mask = (after_eos == 0).long()
-    responses = responses.masked_fill(response_mask == 0, pad_token_id)
-    return {"input_ids": torch.cat([prompts, responses], 1),
-            "attention_mask": torch.cat([prompt_mask, response_mask], 1),
-            "response_mask": response_mask, "prompt_width": width}
-
-
 def make_rollout(model: Any, head: Any, tokenizer: Any, prompts: Sequence[Any], prompt_ids: Sequence[Sequence[int]],
-                 score: ScoreFunction, settings: PPOSettings, reference_model: Any = None) -> dict[str, Any]:
+                 score: ScoreFunction, settings: PpoSettings, reference_model: Any = None) -> dict[str, Any]:
     """Sample, score and evaluate one batch of prompts: everything the PPO update needs, plus metrics."""
     import torch
 
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     rollout = sample_responses(model, prompt_ids, pad, tokenizer.eos_token_id, settings)
     ids, attention, mask, width = (rollout["input_ids"], rollout["attention_mask"], rollout["response_mask"],
                                    rollout["prompt_width"])
@@ -131,7 +88,7 @@ def make_rollout(model: Any, head: Any, tokenizer: Any, prompts: Sequence[Any], 
             "texts": texts, "scores": scores.tolist(), "metrics": metrics}
 
 
-def minibatches(rollout: dict[str, Any], settings: PPOSettings, seed: int = 0) -> Iterator[dict[str, Any]]:
+def minibatches(rollout: dict[str, Any], settings: PpoSettings, seed: int = 0) -> Iterator[dict[str, Any]]:
     """``ppo_epochs`` shuffled passes over the rollout in minibatches of ``minibatch_size`` rows."""
     import torch
 
@@ -147,7 +104,7 @@ def minibatches(rollout: dict[str, Any], settings: PPOSettings, seed: int = 0) -
             yield batch
 
 
-def ppo_batch_loss(model: Any, head: Any, batch: dict[str, Any], settings: PPOSettings) -> tuple[Any, dict]:
+def ppo_batch_loss(model: Any, head: Any, batch: dict[str, Any], settings: PpoSettings) -> tuple[Any, dict]:
     """The PPO loss of one minibatch, and its metrics (policy/value loss, clip fraction, approximate KL)."""
     width = batch["prompt_width"]
     logits, values = policy_forward(model, head, batch["input_ids"], batch["attention_mask"])

@@ -31,8 +31,9 @@ def is_adapter_dir(path: Path) -> bool:
 
 def load_reward_model_dir(path: Path, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """(reward model, tokenizer) from a saved reward model or a peft sequence-classification adapter folder."""
-    from llmctl.align.reward import load_reward_model
     from llmctl.models.loading import load_tokenizer
+    from llmctl.models.tokens import pad_token_id
+    from llmctl.reward.model import load_reward_model
 
     if is_adapter_dir(path):
         from peft import AutoPeftModelForSequenceClassification
@@ -42,8 +43,8 @@ def load_reward_model_dir(path: Path, trust_remote_code: bool = False) -> tuple[
         tokenizer = load_tokenizer(path if (path / "tokenizer_config.json").is_file()
                                    else model.peft_config["default"].base_model_name_or_path, trust_remote_code)
         if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
+            model.config.pad_token_id = pad_token_id(tokenizer)
         return model.eval(), tokenizer
     tokenizer = load_tokenizer(path, trust_remote_code)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return load_reward_model(path, pad_token_id=pad, trust_remote_code=trust_remote_code).eval(), tokenizer
+    return load_reward_model(path, pad_token_id=pad_token_id(tokenizer), trust_remote_code=trust_remote_code).eval(), \
+        tokenizer

@@ -1,7 +1,8 @@
-"""Reward models: a one-output sequence-classification head on a family's model, trained with Bradley–Terry.
+"""Reward models: a one-output sequence-classification head on a family's model; loading and scoring.
 
-A reward model reads prompt + answer and returns one number; trained on preference pairs it learns
-P(chosen ≻ rejected) = σ(r(chosen) − r(rejected)).
+A reward model reads prompt + answer and returns one number; trained on preference pairs (the ``reward`` method) it
+learns P(chosen ≻ rejected) = σ(r(chosen) − r(rejected)). Public: ``llmctl score``, ``llmctl merge``, PPO and
+rejection sampling read rewards through this module.
 """
 
 from __future__ import annotations
@@ -38,16 +39,6 @@ def load_reward_model(path: str | Path, pad_token_id: int | None = None, dtype: 
     return model
 
 
-def bradley_terry_loss(chosen_scores: Any, rejected_scores: Any, margin: Any = None) -> Any:
-    """−log σ(r_chosen − r_rejected [− margin]), averaged over the batch."""
-    import torch.nn.functional as F
-
-    difference = chosen_scores - rejected_scores
-    if margin is not None:
-        difference = difference - margin
-    return -F.logsigmoid(difference).mean()
-
-
 def sequence_scores(model: Any, input_ids: Any, attention_mask: Any) -> Any:
     """One reward per row (read at the last non-padding token)."""
     return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
@@ -58,16 +49,6 @@ def pair_scores(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
     scores = sequence_scores(model, batch["input_ids"], batch["attention_mask"])
     chosen, rejected = scores.chunk(2)
     return chosen, rejected
-
-
-def reward_batch_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-    """Bradley–Terry loss of a preference batch and its logged statistics (accuracy, mean rewards, margin)."""
-    chosen, rejected = pair_scores(model, batch)
-    loss = bradley_terry_loss(chosen, rejected)
-    margin = (chosen - rejected).detach()
-    return loss, {"loss": float(loss.detach()), "rewards/chosen": float(chosen.detach().mean()),
-                  "rewards/rejected": float(rejected.detach().mean()), "rewards/margin": float(margin.mean()),
-                  "rewards/accuracy": float((margin > 0).float().mean())}
 
 
 def pairwise_accuracy(model: Any, batch: dict[str, Any]) -> float:
@@ -109,5 +90,6 @@ def score_texts(model: Any, tokenizer: Any, prompts: Sequence[Any], answers: Seq
         pair = encode_preference(PreferenceExample(prompt, completion, completion), tokenizer,
                                  chat_template=chat_template)
         rows.append(pair.prompt_ids + pair.chosen_ids)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return score_token_ids(model, rows, pad, batch_size)
+    from llmctl.models.tokens import pad_token_id
+
+    return score_token_ids(model, rows, pad_token_id(tokenizer), batch_size)

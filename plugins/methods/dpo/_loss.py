@@ -6,12 +6,11 @@ of the weights sits in memory; for full fine-tuning a frozen reference copy is p
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmctl.align.logprobs import completion_logprobs
+from llmctl.train.logprobs import completion_logprobs
+from llmctl.train.reference import reference_of
 
 LOSS_TYPES = ("sigmoid", "ipo")
 
@@ -60,23 +59,6 @@ def dpo_loss(policy_chosen: Any, policy_rejected: Any, reference_chosen: Any, re
     else:
         raise ValueError(f"unknown DPO loss type {loss_type!r} (expected one of {', '.join(LOSS_TYPES)})")
     return PreferenceLoss(losses.mean(), beta * chosen_ratio.detach(), beta * rejected_ratio.detach())
-
-
-def is_peft_model(model: Any) -> bool:
-    """True for a peft ``PeftModel`` (which can switch its adapters off)."""
-    return hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
-
-
-@contextlib.contextmanager
-def reference_of(model: Any, reference_model: Any = None) -> Iterator[Any]:
-    """The model to score the reference with: ``reference_model`` if given, else the policy with adapters disabled."""
-    if reference_model is not None:
-        yield reference_model
-        return
-    if not is_peft_model(model):
-        raise ValueError("DPO without adapters needs a frozen reference model")
-    with model.disable_adapter():
-        yield model
 
 
 def preference_batch_loss(model: Any, batch: dict[str, Any], beta: float = 0.1, label_smoothing: float = 0.0,

@@ -1,57 +1,22 @@
-"""LoRA-family methods on the shared loop (imported only when a run uses one): peft does the adapters."""
+"""LoRA-family methods on the shared loop (imported only when a run uses one): peft does the adapters.
+
+The adapter itself is placed by :mod:`llmctl.train.adapters`, as for every method that trains one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmctl.errors import DataError
+from llmctl.train.adapters import lora_config, wrap_in_adapter
 from llmctl.train.method import MethodContext, TrainingMethod, adamw_options
-
-
-def lora_config(kind: str, settings: Any, family: Any) -> Any:
-    """The peft ``LoraConfig`` for ``kind`` with the family's targets (Mixtral: expert parameters; DoRA: attention)."""
-    from peft import LoraConfig
-
-    dora = kind == "dora"
-    chosen = [m.strip() for m in str(settings["target_modules"]).split(",") if m.strip()]
-    parameters: list[str] = []
-    if chosen:
-        targets: Any = chosen
-    elif family is None:
-        targets = "all-linear"
-    else:
-        targets = list(family.dora_target_modules or family.lora_target_modules) if dora else list(
-            family.lora_target_modules)
-        parameters = [] if dora else list(family.lora_target_parameters)
-    return LoraConfig(r=settings["lora_r"], lora_alpha=settings["lora_alpha"], lora_dropout=settings["lora_dropout"],
-                      target_modules=targets, target_parameters=parameters or None, use_dora=dora, bias="none",
-                      task_type="CAUSAL_LM")
-
-
-def wrap_in_adapter(model: Any, config: Any, kind: str) -> Any:
-    """``model`` in a peft adapter from ``config``, its plain LoRA layers on the fused CPU branch (_lora_dropout).
-
-    A model the adapter does not fit is one line naming ``kind``.
-    """
-    from llmctl_plugins.methods._lora_dropout import install
-    from peft import get_peft_model
-
-    try:
-        wrapped = get_peft_model(model, config)
-    except ValueError as error:
-        raise DataError(f"cannot place {kind} adapters on this model: {error}") from None
-    install(wrapped)
-    return wrapped
 
 
 class LoraMethod(TrainingMethod):
     """``lora``, ``lora+``, ``dora`` or ``qlora``: a peft adapter on a frozen base."""
 
-    output = "adapter"
-
     def __init__(self, kind: str = "lora") -> None:
         self.kind = kind
-        self.name = kind
+        self.name = kind  # type: ignore[misc]
 
     def load_model(self, settings: Any, context: MethodContext) -> Any:
         """QLoRA: the base in 4 bits through bitsandbytes, made ready for k-bit training; others: default loading."""

@@ -1,4 +1,4 @@
-"""The LoRA branch of a peft ``Linear`` layer as one autograd function, for training on CPU.
+"""The fused CPU LoRA branch: a peft LoRA ``Linear`` layer's adapter term as one autograd function, for CPU training.
 
 peft adds an adapter as ``result + lora_B(lora_A(dropout(x))) * scaling``. On CPU that costs, per layer and step:
 a float noise tensor drawn by ``bernoulli_`` (about 7 ns an element on this machine), full-width elementwise passes

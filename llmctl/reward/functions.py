@@ -1,4 +1,7 @@
-"""Where PPO and rejection sampling get their rewards: a Python function ``module:function`` or a reward model."""
+"""Where PPO and rejection sampling get their rewards: a Python function ``module:function`` or a reward model.
+
+Public: any method that scores sampled answers resolves its ``reward`` setting here.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ def _import_module(name: str) -> Any:
 
 def reward_model_scorer(model: Any, tokenizer: Any, batch_size: int = 8) -> ScoreFunction:
     """A score function backed by a loaded reward model and its tokenizer."""
-    from llmctl.align.reward import score_texts
+    from llmctl.reward.model import score_texts
 
     def score(prompts: list[Any], completions: list[str]) -> list[float]:
         return score_texts(model, tokenizer, prompts, completions, batch_size=batch_size)
@@ -71,7 +74,15 @@ def resolve_reward(spec: str, trust_remote_code: bool = False) -> ScoreFunction:
     """A score function from ``module:function`` or from a reward-model artefact name or folder."""
     if is_function_spec(spec):
         return load_reward_function(spec)
-    from llmctl.align.artifacts import load_reward_model_dir, resolve_model_dir
+    from llmctl.reward.artifacts import load_reward_model_dir, resolve_model_dir
 
     model, tokenizer = load_reward_model_dir(resolve_model_dir(spec), trust_remote_code)
     return reward_model_scorer(model, tokenizer)
+
+
+def require_reward(settings: Any) -> str:
+    """The ``reward`` setting of a method that cannot run without one (one clear line when it is empty)."""
+    spec = str(settings["reward"] or "").strip()
+    if not spec:
+        raise DataError("this method needs reward=MODULE:FUNCTION or reward=REWARD_MODEL (an artefact or folder)")
+    return spec

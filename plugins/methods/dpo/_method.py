@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmctl_plugins.methods._align_common import load_preference_data, pad_id, wrap_for_training
-
+from llmctl.models.tokens import pad_token_id
+from llmctl.train.adapters import adapter_output, wrap_for_training
 from llmctl.train.method import LossOutput, MethodContext, TrainingMethod
+from llmctl.train.prompts import load_preference_data
 
 
 class DpoMethod(TrainingMethod):
     """Preference optimisation from prompt/chosen/rejected pairs."""
 
     name = "dpo"
-    output = "adapter"
 
     def __init__(self) -> None:
         self.reference: Any = None
@@ -21,8 +21,11 @@ class DpoMethod(TrainingMethod):
     def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
         """An adapter on the policy (reference = adapter off), or full weights with a frozen reference copy."""
         model, self.reference = wrap_for_training(model, settings, context)
-        self.output = "model" if self.reference is not None else "adapter"
         return model
+
+    def output_kind(self, settings: Any) -> str:
+        """An adapter, or the whole policy with ``adapter=none``."""
+        return adapter_output(settings)
 
     def load_data(self, settings: Any, context: MethodContext) -> Any:
         """Preference pairs, validated with file:line errors and encoded with the chat template."""
@@ -32,9 +35,7 @@ class DpoMethod(TrainingMethod):
         """``[chosen…, rejected…]`` rows with a completion mask."""
         from llmctl.data.preference import collate_pairs
 
-        batch = collate_pairs(items, pad_id(context.tokenizer))
-        batch["_tokens"] = int(batch["attention_mask"].sum())
-        return batch
+        return collate_pairs(items, pad_token_id(context.tokenizer))
 
     def count(self, batch: dict[str, Any]) -> int:
         """Loss units are pairs."""
@@ -42,24 +43,15 @@ class DpoMethod(TrainingMethod):
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed DPO loss over the batch's pairs, with rewards, margin and accuracy as metrics."""
-        from llmctl.align.dpo import preference_batch_loss
+        from llmctl_plugins.methods.dpo._loss import preference_batch_loss
+
         from llmctl.train.distributed import unwrap
+        from llmctl.train.reference import AdapterOff
 
         reference = self.reference
         if reference is None:  # the adapter is switched off on the unwrapped peft model
-            reference = _AdapterOff(unwrap(model))
+            reference = AdapterOff(unwrap(model))
         result = preference_batch_loss(model, batch, settings["beta"], settings["label_smoothing"],
                                        settings["loss_type"], reference_model=reference)
         pairs = self.count(batch)
-        return LossOutput(result.loss * pairs, pairs, result.metrics())
-
-
-class _AdapterOff:
-    """Calls the peft model with its adapters disabled (the reference policy)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def __call__(self, **inputs: Any) -> Any:
-        with self.model.disable_adapter():
-            return self.model(**inputs)
+        return LossOutput(result.loss * pairs, pairs, result.metrics(), tokens=int(batch["attention_mask"].sum()))
