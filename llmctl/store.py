@@ -175,11 +175,19 @@ class Artifact:
         return int(recorded) if recorded is not None else directory_size(self.path)
 
     def gguf_path(self) -> Path | None:
-        """The GGUF file of this artefact: the artefact itself, or the original kept beside a converted model."""
+        """The GGUF file of this artefact (what llama.cpp runs), or None when it has none.
+
+        A ``gguf`` artefact's main file; for another format, the GGUF its ``llmctl.json`` records as ``gguf_file``
+        (the original kept beside a converted model): relative to the artefact folder, or an absolute path as
+        recorded. Whether the file is still there is for the caller to check.
+        """
         if self.format == "gguf":
             return self.file()
-        kept = self.meta.get("gguf_file")
-        return self.path / kept if kept else None
+        recorded = self.meta.get("gguf_file")
+        if not recorded:
+            return None
+        path = Path(str(recorded))
+        return path if path.is_absolute() else self.path / path
 
 
 def read_meta(path: Path) -> dict[str, Any] | None:

@@ -90,3 +90,19 @@ def test_rm_removes_an_artifact_and_suggests_on_a_typo(home):
     removed = run_llmctl("rm", "tiny-model", env=env)
     assert removed.returncode == 0, removed.stderr
     assert list_artifacts() == [] and not (models_dir() / "tiny-model").exists()
+
+
+def test_gguf_path_is_the_one_answer_for_every_kind_of_artefact(tmp_path):
+    """A GGUF artefact's own file, a converted model's kept original (relative or absolute), else None."""
+    from llmctl.generate.engine import artefact_formats
+    from llmctl.store import Artifact
+
+    single = Artifact("q", tmp_path / "q", {"format": "gguf", "file": "q.gguf"})
+    kept = Artifact("m", tmp_path / "m", {"format": "safetensors", "gguf_file": "m.f16.gguf"})
+    elsewhere = Artifact("n", tmp_path / "n", {"format": "safetensors", "gguf_file": str(tmp_path / "x.gguf")})
+    plain = Artifact("p", tmp_path / "p", {"format": "safetensors"})
+    assert single.gguf_path() == tmp_path / "q" / "q.gguf"
+    assert kept.gguf_path() == tmp_path / "m" / "m.f16.gguf"
+    assert elsewhere.gguf_path() == tmp_path / "x.gguf"
+    assert plain.gguf_path() is None
+    assert artefact_formats(kept) == {"safetensors", "gguf"} and artefact_formats(plain) == {"safetensors"}

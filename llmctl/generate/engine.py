@@ -59,7 +59,7 @@ class ChatEngine(Protocol):
 def artefact_formats(artefact: Any) -> set[str]:
     """Formats an artefact can be run from: its own, plus ``gguf`` when it keeps the original GGUF file."""
     formats = {artefact.format}
-    if artefact.meta.get("gguf_file"):
+    if artefact.gguf_path() is not None:
         formats.add("gguf")
     return formats
 

@@ -81,9 +81,8 @@ def check_artefact_memory(artefact: Any, engine_name: str, dtype: str, context: 
     """Refuse a resolved artefact that cannot fit, estimated from its files before loading."""
     config = read_config(artefact.path)
     if engine_name != "transformers" and "gguf" in artefact_formats(artefact):
-        recorded = artefact.meta.get("gguf_file")
-        path = artefact.file() if artefact.format == "gguf" else artefact.path / str(recorded)
-        if path.is_file():
+        path = artefact.gguf_path()
+        if path is not None and path.is_file():
             check_fits(artefact.name, needed_bytes_for_gguf(path, config, context), "GGUF + KV cache")
         return
     if config is not None:
@@ -198,8 +197,7 @@ def generation_defaults(ref: str, artefact: Any) -> dict[str, Any]:
             config = None
         if isinstance(config, dict):
             own = sampling_from_generation_config(config)
-    gguf_file = artefact.file() if artefact.format == "gguf" else (
-        folder / str(artefact.meta["gguf_file"]) if artefact.meta.get("gguf_file") else None)
-    if gguf_file is not None and Path(gguf_file).is_file():
+    gguf_file = artefact.gguf_path()
+    if gguf_file is not None and gguf_file.is_file():
         own = {**sampling_from_gguf(gguf_file), **own}
     return {**family, **own}

@@ -13,7 +13,7 @@ def _available():
 
 
 def _load(artefact, **options):
-    from llmctl_plugins.engines.llamacpp._chat import gguf_path, load_llamacpp_engine
+    from llmctl_plugins.engines.llamacpp._chat import load_llamacpp_engine, require_gguf
 
     try:
         return load_llamacpp_engine(artefact, **options)
@@ -22,7 +22,7 @@ def _load(artefact, **options):
             raise
         from llmctl.models.gguf_import import gguf_load_error
 
-        raise gguf_load_error(gguf_path(artefact), "llama.cpp") from None
+        raise gguf_load_error(require_gguf(artefact), "llama.cpp") from None
 
 
 @hookimpl

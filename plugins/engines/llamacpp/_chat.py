@@ -16,19 +16,19 @@ from llmctl.generate.decode import common_prefix_length
 from llmctl.generate.engine import GenerationStats, Message
 from llmctl.generate.params import SamplingParams
 from llmctl.generate.sampling import LoopDetector
+from llmctl.store import Artifact
 
 DEFAULT_CONTEXT = 4096
 
 
-def gguf_path(artefact: Any) -> Path:
-    """The GGUF file of an artefact: its main file, or the original GGUF a converted artefact recorded."""
-    if artefact.format == "gguf":
-        return artefact.file()
-    recorded = artefact.meta.get("gguf_file")
-    if not recorded:
+def require_gguf(artefact: Artifact) -> Path:
+    """The GGUF file of ``artefact`` (:meth:`Artifact.gguf_path`); one line when it has none or it is gone."""
+    path = artefact.gguf_path()
+    if path is None:
         raise DataError(f"{artefact.name!r} has no GGUF file; convert it first or use --engine transformers")
-    path = Path(recorded)
-    return path if path.is_absolute() else artefact.path / path
+    if not path.is_file():
+        raise DataError(f"GGUF file {path} is missing")
+    return path
 
 
 class LlamaCppChatEngine:
@@ -114,16 +114,14 @@ class LlamaCppChatEngine:
             tokens.close()
 
 
-def load_llamacpp_engine(artefact: Any, *, context: int | None = None, threads: int | None = None,
+def load_llamacpp_engine(artefact: Artifact, *, context: int | None = None, threads: int | None = None,
                          fallback_template: str | None = None, **_: Any) -> LlamaCppChatEngine:
     """Open the artefact's GGUF with llama.cpp (context capped at the model's training length)."""
     try:
         from llama_cpp import Llama
     except ImportError:
         raise MissingExtraError("llama-cpp-python", "llamacpp", "the llama.cpp engine") from None
-    path = gguf_path(artefact)
-    if not path.is_file():
-        raise DataError(f"GGUF file {path} is missing")
+    path = require_gguf(artefact)
     n_ctx = context or DEFAULT_CONTEXT
     llm = Llama(str(path), n_ctx=n_ctx, n_threads=threads or _default_threads(), verbose=False)
     trained = llm._model.n_ctx_train()
