@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.convert.safetensors_stream import INDEX_FILE, weight_files
 from llmctl.errors import DataError
+from llmctl.models.adapters import ADAPTER_CONFIG
 
 if TYPE_CHECKING:
     import torch
 
-ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 PEFT_PREFIX = "base_model.model."
 # files of a model directory copied as they are (everything but the weights)

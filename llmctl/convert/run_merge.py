@@ -7,6 +7,7 @@ from pathlib import Path
 
 from llmctl.convert.adapter_merge import ADAPTER_CONFIG, ProgressCallback, load_adapter, merge_adapter
 from llmctl.errors import DataError
+from llmctl.models.adapters import find_adapter_dir
 from llmctl.store import META_FILE, Artifact, create_artifact, find_artifact, read_meta, runs_dir
 
 # llmctl.json keys a run may name its base model under, most specific first
@@ -23,17 +24,6 @@ def find_run(ref: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise DataError(f"no run {ref!r}: not a folder, not a run under {runs_dir()}, not an adapter in the store")
-
-
-def find_adapter_dir(run_dir: Path) -> Path:
-    """The peft adapter of a run: the run folder itself, its ``adapter/`` or its newest folder holding one."""
-    for candidate in (run_dir, run_dir / "adapter", run_dir / "final"):
-        if (candidate / ADAPTER_CONFIG).is_file():
-            return candidate
-    found = sorted(run_dir.rglob(ADAPTER_CONFIG), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise DataError(f"{run_dir}: no adapter ({ADAPTER_CONFIG}) in this run; was it a LoRA/DoRA run?")
-    return found[-1].parent
 
 
 def base_model_ref(run_dir: Path, adapter_dir: Path) -> str:

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from llmctl.errors import DataError
 from llmctl.generate.decode import CachedCausalLM, IncrementalDetokenizer, LogitSource, decode_tokens
 from llmctl.generate.engine import GenerationStats, Message
 from llmctl.generate.params import SamplingParams
@@ -67,17 +66,12 @@ def _load_pickle_lm(path: Path, dtype: str, trust_remote_code: bool) -> Any:
                                                 trust_remote_code=trust_remote_code).eval()
 
 
-def find_adapter_dir(run: Path) -> Path:
-    """The directory holding ``adapter_config.json`` in a finetune run (the run itself or a sub-directory)."""
-    for candidate in (run, run / "adapter", run / "final", *sorted(run.glob("*/"))):
-        if (candidate / "adapter_config.json").is_file():
-            return candidate
-    raise DataError(f"{run} holds no peft adapter (adapter_config.json not found)")
-
-
 def apply_adapter(model: Any, adapter: Path) -> Any:
-    """``model`` with the peft adapter in ``adapter`` merged into its weights (exact; decodes at full speed)."""
+    """``model`` with the peft adapter of the run or folder ``adapter`` merged into its weights (exact; decodes at
+    full speed). The run's adapter folder is found by :func:`llmctl.models.adapters.find_adapter_dir`."""
     from peft import PeftModel
+
+    from llmctl.models.adapters import find_adapter_dir
 
     directory = find_adapter_dir(Path(adapter))
     peft_model = PeftModel.from_pretrained(model, str(directory))
