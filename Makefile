@@ -52,7 +52,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	$(BIN)/python -m llmctl.bench
+	$(BIN)/python -m benchmarks
 
 # The main job on the embedded default model, offline: LoRA fine-tune of SmolLM2-135M → merge → GGUF q8_0 →
 # benchmark → a chat answer from the fine-tuned, quantized model. Re-running skips finished steps.

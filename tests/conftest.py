@@ -34,9 +34,9 @@ def tiny_text_lm():
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    from llmctl.bench.quality import bundled_text
     from llmctl.models.params import build_config
     from llmctl.plugins import get_registry
+    from llmctl.quality import bundled_text
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -50,12 +50,9 @@ def tiny_text_lm():
 @pytest.fixture()
 def tiny(tmp_path, monkeypatch):
     """A tiny random qwen2 model and a ten-example instruction file, with runs written under ``tmp_path``."""
-    import json
-
+    from llmctl.testing import write_instruction_data
     from tests.tiny_models import make_tiny_model_dir
 
     monkeypatch.setenv("LLMCTL_RUNS_DIR", str(tmp_path / "runs"))
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"instruction": f"Name {i}", "output": f"It is {i}."}) + "\n"
-                            for i in range(10)))
+    data = write_instruction_data(tmp_path / "data.jsonl", count=10)
     return make_tiny_model_dir("qwen2", tmp_path / "qwen"), data

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmctl.bench.quality import bundled_text, perplexity_llamacpp, perplexity_transformers, windows
+from llmctl.quality import bundled_text, perplexity_llamacpp, perplexity_transformers, windows
 
 
 def test_windows_score_every_token_after_the_first_once():

@@ -47,10 +47,10 @@ def _meta(home: Path, name: str) -> dict:
 
 
 def test_q8_0_eval_shows_both_models_and_matches_llamacpps_own_q8_0(home: Path, q8_0_eval, tmp_path: Path) -> None:
-    from llmctl.bench.quality import bundled_text, perplexity_llamacpp
-    from llmctl.bench.quantization import llamacpp_reference_quantize
+    from benchmarks.quantization import llamacpp_reference_quantize
     from llmctl.convert.gguf_export import export_gguf
     from llmctl.models.resolve import resolve_model
+    from llmctl.quality import bundled_text, perplexity_llamacpp
 
     quality = _meta(home, "smollm2-135m-q8_0")["quality"]
     before, after = quality["before"], quality["after"]

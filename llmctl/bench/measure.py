@@ -42,8 +42,8 @@ def measure_speed(engine: Any, prompt_tokens: int, new_tokens: int, repeats: int
 
     Every run uses a different slice of the bundled text, so no run reuses another's cached prompt.
     """
-    from llmctl.bench.quality import bundled_text
     from llmctl.generate.params import SamplingParams
+    from llmctl.quality import bundled_text
 
     ids = engine.encode_text(bundled_text())
     params = SamplingParams(temperature=0.0, max_new_tokens=new_tokens)
@@ -77,7 +77,7 @@ def gguf_file_of(artefact: Any) -> Path | None:
 
 def measure_quality(engine: Any, artefact: Any, text: str, window: int, stride: int) -> dict[str, Any]:
     """Sliding-window perplexity and bits per byte of ``text`` with the engine's own stack."""
-    from llmctl.bench.quality import perplexity_llamacpp, perplexity_transformers
+    from llmctl.quality import perplexity_llamacpp, perplexity_transformers
 
     if engine.name == "llama.cpp":
         result = perplexity_llamacpp(gguf_file_of(artefact), text, window=window, stride=stride)
@@ -120,8 +120,8 @@ def peak_memory_bytes() -> int:
 
 def measure(request: BenchRequest) -> dict[str, Any]:
     """Every asked-for measurement of one artefact, as a JSON-ready record."""
-    from llmctl.bench.quality import bundled_text
     from llmctl.generate.loader import EngineRequest, load_chat_engine
+    from llmctl.quality import bundled_text
 
     model, adapter = model_and_adapter(request)
     engine, artefact = load_chat_engine(EngineRequest(model=model, engine=request.engine, adapter=adapter))

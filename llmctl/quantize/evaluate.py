@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmctl.bench.quality import QualityResult, bundled_text, perplexity_llamacpp, perplexity_transformers
+from llmctl.quality import QualityResult, bundled_text, perplexity_llamacpp, perplexity_transformers
 from llmctl.quantize.provenance import count_parameters, gguf_weight_stats
 from llmctl.quantize.result import QuantizedOutput
 from llmctl.store import Artifact

@@ -10,7 +10,7 @@ import ctypes
 import tempfile
 from pathlib import Path
 
-from llmctl.bench.report import Row, Section
+from benchmarks.report import Row, Section
 
 MODEL = "smollm2-135m"
 SCHEMES = ("q8_0", "q4_0")
@@ -40,9 +40,9 @@ def llamacpp_reference_quantize(src: Path, dst: Path, scheme: str) -> None:
 
 def run(schemes: tuple[str, ...] = SCHEMES) -> Section:
     """Perplexity and bits per byte of our q8_0/q4_0 GGUFs next to llama.cpp's, as ratios (> 1: ours is better)."""
-    from llmctl.bench.quality import bundled_text, perplexity_llamacpp
     from llmctl.convert.gguf_export import export_gguf
     from llmctl.models.resolve import resolve_model
+    from llmctl.quality import bundled_text, perplexity_llamacpp
 
     source = resolve_model(MODEL)
     text = bundled_text()

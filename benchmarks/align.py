@@ -1,6 +1,6 @@
 """DPO next to LoRA SFT (peak memory, same model, adapter and batch) and next to trl's DPOTrainer (steps/s).
 
-Each configuration runs in its own process (``python -m llmctl.bench.align WORKER``) so its peak resident memory
+Each configuration runs in its own process (``python -m benchmarks.align WORKER``) so its peak resident memory
 is its own. SFT trains on the same rows DPO sees (prompt + chosen and prompt + rejected as separate examples, so a
 batch of B pairs is 2B rows); trl runs with the same LoRA, batch, length, learning rate and fp32.
 """
@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmctl.bench.report import Row, Section
+from benchmarks import ROOT
+from benchmarks.report import Row, Section
 
 MODEL = "smollm2-135m"
 PAIRS_PER_BATCH = 2
@@ -24,7 +25,7 @@ STEPS = int(os.environ.get("LLMCTL_BENCH_ALIGN_STEPS", "8"))  # fewer for a quic
 MAX_LENGTH = 96
 LORA_R = 8
 LEARNING_RATE = 5e-5
-DATA = Path(__file__).parents[1].parent / "recipes" / "data" / "preferences.jsonl"
+DATA = ROOT / "recipes" / "data" / "preferences.jsonl"
 
 
 def _peak_bytes() -> int:
@@ -98,8 +99,8 @@ def _worker(kind: str) -> dict[str, float]:
 
 def _spawn(kind: str) -> dict[str, float]:
     """Run one worker in a fresh process and return its JSON report."""
-    done = subprocess.run([sys.executable, "-m", "llmctl.bench.align", kind], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.align", kind], capture_output=True, text=True,
+                          check=False, cwd=ROOT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{kind} worker failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")

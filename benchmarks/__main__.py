@@ -1,4 +1,4 @@
-"""`python -m llmctl.bench`: run the benchmark suite and rewrite docs/benchmarks.md."""
+"""`python -m benchmarks`: run the benchmark suite and rewrite docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import importlib
 import time
 from pathlib import Path
 
-from llmctl.bench.report import Section, to_markdown
+from benchmarks import ROOT
+from benchmarks.report import Section, to_markdown
 
 # Each entry: "module:function" returning a Section. Sections run in this order, all in one process run.
 SUITE = (
-    "llmctl.bench.startup:run",
-    "llmctl.bench.decode:run",
-    "llmctl.bench.finetune:run",
-    "llmctl.bench.finetune:run_precision",
-    "llmctl.bench.align:run",
-    "llmctl.bench.quantization:run",
+    "benchmarks.startup:run",
+    "benchmarks.decode:run",
+    "benchmarks.finetune:run",
+    "benchmarks.finetune:run_precision",
+    "benchmarks.align:run",
+    "benchmarks.quantization:run",
 )
 
 
@@ -42,7 +43,7 @@ def run_suite(only: list[str] | None = None) -> list[Section]:
 def main() -> None:
     """Run the suite and write the Markdown report atomically."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--output", default="docs/benchmarks.md")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--only", nargs="*", help="run only suite entries whose module contains these words")
     args = parser.parse_args()
     sections = run_suite(args.only)

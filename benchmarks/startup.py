@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from llmctl.bench.report import Row, Section
+from benchmarks.report import Row, Section
 
 COMMANDS = (("llmctl --help", ["--help"]), ("llmctl plugins", ["plugins"]), ("llmctl models", ["models"]))
 

@@ -1,7 +1,7 @@
 """Decode speed (tokens/s after the first token) of a chat engine, plain ``model.generate`` and raw llama-cpp-python.
 
 Every measurement decodes greedily from the same chat prompt after one warm-up run; ``compare_decode_speed`` puts
-them side by side as ratios so ``make bench`` can report them in one run.
+them side by side as ratios so ``make bench`` can report them in one run (the decode section of the suite).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def compare_decode_speed(model: str = "smollm2-135m", tokens: int = 64) -> dict[
     plain = generate_speed(artefact.path, tokens)
     results = [ours_hf, plain]
     ratios = {"transformers engine / generate fp32": ours_hf.tokens_per_second / plain.tokens_per_second}
-    gguf = _gguf_file(artefact)
+    gguf = artefact.gguf_path()
     try:
         llama_engine, _ = load_chat_engine(EngineRequest(model, engine="llama.cpp"))
     except LlmctlError:  # llama.cpp not installed or no GGUF: report the transformers side only
@@ -121,11 +121,3 @@ def compare_decode_speed(model: str = "smollm2-135m", tokens: int = 64) -> dict[
         ratios["transformers engine / raw llama-cpp-python"] = ours_hf.tokens_per_second / raw.tokens_per_second
     return {"model": model, "tokens": tokens, "results": [r.as_dict() for r in results],
             "ratios": {k: round(v, 3) for k, v in ratios.items()}}
-
-
-def _gguf_file(artefact: Any) -> Path | None:
-    """The GGUF an artefact is or keeps (``gguf_file`` in its record), if any."""
-    if artefact.format == "gguf":
-        return artefact.file()
-    recorded = artefact.meta.get("gguf_file")
-    return artefact.path / recorded if recorded else None

@@ -2,7 +2,7 @@
 settings (SmolLM2-135M, LoRA r=8 on every projection, batch 4, fp32 (this CPU has no native bf16), max length 256),
 and with packing (one 256-token row per step).
 
-Each side runs in its own process (`python -m llmctl.bench.finetune hf|llmctl STEPS`) so its peak memory is its own.
+Each side runs in its own process (`python -m benchmarks.finetune hf|llmctl STEPS`) so its peak memory is its own.
 The first step is a warm-up and is not counted.
 """
 
@@ -16,10 +16,11 @@ import sys
 import tempfile
 import time
 
-from llmctl.bench.report import Row, Section
+from benchmarks import ROOT
+from benchmarks.report import Row, Section
 
 MODEL = "smollm2-135m"
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "data", "instructions.jsonl")
+DATA = str(ROOT / "recipes" / "data" / "instructions.jsonl")
 LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05}
 
 
@@ -79,8 +80,8 @@ def _measure(which: str, steps: int, extra: list[str]) -> dict[str, float]:
     """Run one side in a child process; returns tokens/s and peak RSS."""
     with tempfile.TemporaryDirectory() as runs:
         env = {**os.environ, "LLMCTL_RUNS_DIR": runs}
-        output = subprocess.run([sys.executable, "-m", "llmctl.bench.finetune", which, str(steps), *extra],
-                                capture_output=True, text=True, env=env, check=True).stdout
+        output = subprocess.run([sys.executable, "-m", "benchmarks.finetune", which, str(steps), *extra],
+                                capture_output=True, text=True, env=env, check=True, cwd=ROOT).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -113,7 +114,7 @@ def run(steps: int = 12, repeats: int = 4) -> Section:
                       "sides; packed: one 256-token row per step. llmctl projects only the answer positions onto "
                       "the vocabulary (the loss is on answers); HF Trainer computes logits everywhere. llmctl trains "
                       "peft's LoRA layers through one fused autograd function on CPU "
-                      "(plugins/methods/_lora_dropout.py); both sides use torch's fused AdamW. "
+                      "(llmctl/train/cpu_lora_branch.py); both sides use torch's fused AdamW. "
                       "Target: ≥ 1.3× HF Trainer + peft tokens/s at no more memory.")
     section.rows += [
         Row("llmctl finetune (padded batches)", ours["tokens_per_second"], "tok/s", "HF Trainer + peft",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from llmctl.bench.report import Row, Section
+from benchmarks.report import Row, Section
 
 
 def run(model: str = "smollm2-135m", tokens: int = 64) -> Section:
     """Decode tokens/s of each engine against the baseline a user would otherwise call, measured in one run."""
-    from llmctl.generate.speed import compare_decode_speed
+    from benchmarks.decode_speed import compare_decode_speed
 
     measured = compare_decode_speed(model, tokens)
     speeds = {r["label"]: r["tokens_per_second"] for r in measured["results"]}

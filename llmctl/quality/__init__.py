@@ -1,4 +1,5 @@
-"""Sliding-window perplexity and bits per byte, for transformers models and GGUF files run by llama.cpp.
+"""Quality measurement: sliding-window perplexity and bits per byte, for transformers models and GGUF files run by
+llama.cpp. ``quantize --eval`` and ``llmctl benchmark --quality`` both measure through this module.
 
 Perplexity only compares models that share a tokenizer; bits per UTF-8 byte compares any two models fairly.
 Both come from the same sum of token negative log-likelihoods (in nats):
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-BUNDLED_TEXT = Path(__file__).with_name("data") / "eval_text.txt"
+BUNDLED_TEXT = Path(__file__).with_name("eval_text.txt")
 
 
 @dataclass(frozen=True)
