@@ -104,6 +104,7 @@ def _trl_loss_and_grads(policy, oracle_model, reference, tokenizer, inputs, tmp_
 ])
 def test_dpo_loss_and_gradients_match_trl(tmp_path, loss_type, label_smoothing, trl_loss, pairs, adapter):
     import torch
+
     from llmctl_plugins.methods.dpo._loss import preference_batch_loss
 
     tokenizer = word_tokenizer()
@@ -132,9 +133,9 @@ def test_dpo_loss_and_gradients_match_trl(tmp_path, loss_type, label_smoothing, 
 
 def test_dpo_method_on_the_training_loop_logs_rewards_and_saves_an_adapter(tmp_path):
     import torch
-    from llmctl_plugins.methods.dpo._loss import preference_accuracy
     from peft import PeftModel
 
+    from llmctl_plugins.methods.dpo._loss import preference_accuracy
     from tests.align_fixtures import finetune, metrics_of, word_model_dir
 
     model_dir = word_model_dir(tmp_path / "base")
@@ -164,10 +165,10 @@ def test_dpo_lora_on_smollm2_with_the_bundled_preferences_and_chat_uses_it(tmp_p
     from pathlib import Path
 
     import torch
-    from llmctl_plugins.methods.dpo._loss import preference_batch_loss
 
     from llmctl.data.preference import collate_pairs, encode_preference, read_preferences
     from llmctl.models.loading import load_tokenizer
+    from llmctl_plugins.methods.dpo._loss import preference_batch_loss
     from tests.align_fixtures import finetune, metrics_of
     from tests.cli_helpers import run_llmctl
 

@@ -12,9 +12,8 @@ from tests.tiny_models import make_tiny_model_dir
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny llama model, its tokenizer and a transformers chat engine on it."""
-    from llmctl_plugins.engines.transformers._chat import load_transformers_engine
-
     from llmctl.store import Artifact
+    from llmctl_plugins.engines.transformers._chat import load_transformers_engine
 
     path = make_tiny_model_dir("llama", tmp_path_factory.mktemp("tiny") / "llama")
     engine = load_transformers_engine(Artifact("tiny", path, {"format": "safetensors"}), dtype="float32")

@@ -123,10 +123,9 @@ def test_chat_refuses_a_pickle_only_checkpoint_without_the_flag_in_one_line(home
 
 
 def test_the_engine_itself_refuses_pickle_unless_allowed(pickle_dir):
-    from llmctl_plugins.engines.transformers._chat import load_hf_model
-
     from llmctl.errors import DataError
     from llmctl.store import Artifact
+    from llmctl_plugins.engines.transformers._chat import load_hf_model
 
     artefact = Artifact("pickle-llama", pickle_dir, {"format": "pytorch"})
     with pytest.raises(DataError, match="--allow-pickle"):

@@ -13,6 +13,7 @@ from tests.ppo_rewards import target_word_count
 
 def test_gae_matches_a_hand_computed_recursion():
     import torch
+
     from llmctl_plugins.methods.ppo._math import generalized_advantages
 
     rewards = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
@@ -31,6 +32,7 @@ def test_gae_matches_a_hand_computed_recursion():
 
 def test_clipped_losses_stop_the_gradient_outside_the_trust_region():
     import torch
+
     from llmctl_plugins.methods.ppo._math import ppo_loss
 
     old = torch.zeros(1, 2)
@@ -46,6 +48,7 @@ def test_clipped_losses_stop_the_gradient_outside_the_trust_region():
 
 def test_ema_tracks_the_parameters():
     import torch
+
     from llmctl_plugins.methods.ppo._math import ParameterEMA
 
     layer = torch.nn.Linear(2, 1, bias=False)
@@ -62,6 +65,7 @@ def test_ema_tracks_the_parameters():
 def run_ppo(iterations: int, ema_decay: float = 0.0, seed: int = 0):
     """PPO on a tiny full-weight policy with a frozen reference; reward = target words per answer."""
     import torch
+
     from llmctl_plugins.methods.ppo import PpoSettings
     from llmctl_plugins.methods.ppo._math import ParameterEMA
     from llmctl_plugins.methods.ppo._rollout import make_rollout, minibatches, ppo_batch_loss, value_head

@@ -32,6 +32,7 @@ def train_reward_model(model, records, tokenizer, steps: int = 12, order_seed: i
     import random
 
     import torch
+
     from llmctl_plugins.methods.reward._loss import reward_batch_loss
 
     order = list(records)

@@ -55,10 +55,9 @@ def test_short_periods_stop_once_an_8_token_stretch_comes_round_the_third_time()
 
 def test_the_repetition_stop_ends_a_greedy_loop_of_a_tiny_random_model(tmp_path):
     """A random model decodes greedily into a loop; the guard ends it early and says why, on either path."""
-    from llmctl_plugins.engines.transformers._chat import load_transformers_engine
-
     from llmctl.generate.decode import CachedCausalLM, decode_tokens
     from llmctl.store import Artifact
+    from llmctl_plugins.engines.transformers._chat import load_transformers_engine
 
     path = make_tiny_model_dir("llama", tmp_path / "tiny")
     engine = load_transformers_engine(Artifact("tiny", path, {"format": "safetensors"}), dtype="float32")

@@ -45,9 +45,9 @@ def score(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the model's own Python code."),
 ) -> None:
     """Score answers with a reward model; on preference pairs also report how often chosen wins."""
+    from llmctl.data.preference import is_preference_file, read_preferences
     from llmctl.reward.artifacts import load_reward_model_dir, resolve_model_dir
     from llmctl.reward.model import score_texts
-    from llmctl.data.preference import is_preference_file, read_preferences
 
     directory = resolve_model_dir(model)
     with err_console.status(f"Loading reward model {model}…"):
