@@ -25,7 +25,8 @@ The groups:
   :class:`GenerationStats`; and :func:`load_causal_lm`, :func:`load_tokenizer` for a transformers model folder.
 - families: :func:`decoder_config`, :func:`tiny_config`, :data:`DECODER_ATTENTION`, :data:`DECODER_MLP` (from
   :mod:`llmctl.family_configs`) and :mod:`chat_templates` (``chat_templates.CHATML`` …).
-- helpers: :func:`pad_token_id` (the id to pad a batch with).
+- helpers: :func:`pad_token_id` (the id to pad a batch with); :func:`get_registry`, the descriptors every loaded
+  plugin registered (``names(kind)``, ``get(kind, name)``, ``all(kind)``, ``family(name)``), for a command plugin.
 - errors: raise :class:`LlmctlError` or a subclass for anything the user can act on; llmctl prints ``str(error)``
   as one line and exits with the class's ``exit_code`` (no traceback).
 
@@ -58,6 +59,7 @@ from llmctl.generate.params import SamplingParams
 from llmctl.hookspecs import hookimpl
 from llmctl.models.loading import load_causal_lm, load_tokenizer
 from llmctl.models.tokens import pad_token_id
+from llmctl.plugins import get_registry
 from llmctl.quantize.provenance import count_parameters, float_model_dir, weight_bytes
 from llmctl.quantize.result import QuantizedOutput
 from llmctl.store import Artifact
@@ -100,6 +102,7 @@ __all__ = [
     "decoder_config",
     "tiny_config",
     # helpers
+    "get_registry",
     "pad_token_id",
     # errors
     "DataError",

@@ -10,10 +10,14 @@ entry points and skips a second torch start-up per command:
 - ``llmctl quantize TINY --method rtn:int8`` writes an artefact whose weights reload within half a rounding step,
   and ``llmctl chat`` runs it;
 - ``llmctl chat TINY --engine simple`` decodes greedily exactly as the builtin transformers engine does.
+
+The last test uses :mod:`llmctl.testing` the way a plugin's own tests would: a family registered for the test only
+(``plugin_registered``), a tiny model of it, and the CLI run in a temporary store.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import shutil
@@ -23,8 +27,16 @@ from pathlib import Path
 
 import pytest
 
+from llmctl.api import Family, chat_templates, hookimpl
 from llmctl.plugins import reset_host
-from llmctl.testing import make_tiny_model_dir, run_cli, run_cli_subprocess, temporary_store, write_instruction_data
+from llmctl.testing import (
+    make_tiny_model_dir,
+    plugin_registered,
+    run_cli,
+    run_cli_subprocess,
+    temporary_store,
+    write_instruction_data,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("llmctl-ia3", "llmctl-rtn", "llmctl-simple-engine")
@@ -143,3 +155,44 @@ def test_simple_engine_decodes_as_the_builtin_engine_does(examples, tiny_model):
     assert replies["simple"]["engine"] == "simple"
     assert replies["simple"]["stats"]["new_tokens"] == 12
     assert replies["simple"]["reply"] == replies["transformers"]["reply"] != ""
+
+
+GPT2_TINY = {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 256, "vocab_size": 512}
+
+
+class Gpt2Family:
+    """A family plugin under test, registered for one test only (the docs' "test without installing" path)."""
+
+    @hookimpl
+    def register_families(self, register):
+        register(Family(name="gpt2-test", description="GPT-2 (test plugin)", model_types=("gpt2",), models=(),
+                        lora_target_modules=("c_attn", "c_proj"), tiny_config=GPT2_TINY,
+                        chat_template=chat_templates.CHATML))
+
+
+def test_testing_helpers_serve_a_plugin_under_test(tmp_path):
+    model = make_tiny_model_dir(Family("gpt2-test", "", ("gpt2",), (), (), GPT2_TINY), tmp_path / "tiny-gpt2")
+    data = write_instruction_data(tmp_path / "data.jsonl")
+    with temporary_store(tmp_path) as store, plugin_registered(Gpt2Family(), "gpt2-test"):
+        code, out, err = run_cli("info", str(model), "--json")
+        assert code == 0 and json.loads(out)["family"] == "gpt2-test", err
+        code, out, err = run_cli("finetune", str(model), "--method", "lora", "--data", str(data), "--name", "gpt2",
+                                 "max_steps=2", "eval_every=0", "save_every=0")
+        assert code == 0, err
+        adapter = json.loads((store.runs / "gpt2" / "adapter_config.json").read_text())
+        assert sorted(adapter["target_modules"]) == ["c_attn", "c_proj"]  # the family's LoRA targets
+    assert json.loads(run_cli("info", str(model), "--json").out)["family"] is None  # gone after the block
+
+
+def test_public_api_imports_no_heavy_library_and_examples_import_only_it():
+    check = ("import sys, llmctl.api, llmctl.testing; heavy = {'torch', 'transformers', 'peft'} & set(sys.modules); "
+             "assert not heavy, heavy; assert all(hasattr(llmctl.api, n) for n in llmctl.api.__all__)")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for module in sorted((ROOT / "docs" / "examples").glob("*/*.py")):
+        if "build" in module.parts:
+            continue
+        tree = ast.parse(module.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert {name for name in imported if name.split(".")[0] == "llmctl"} <= {"llmctl.api"}, module

@@ -6,8 +6,7 @@ Install it next to llmctl (``pip install ./docs/examples/llmctl-hello``) and it 
 
 import typer
 
-from llmctl.descriptors import Family, ModelSpec
-from llmctl.hookspecs import hookimpl
+from llmctl.api import Family, ModelSpec, get_registry, hookimpl
 
 TINYSTORIES_33M = {
     "model_type": "gpt_neo",
@@ -42,7 +41,5 @@ def register_commands(app):
     @app.command()
     def hello(name: str = typer.Argument("world", help="Who to greet.")) -> None:
         """Say hello, and count the model families llmctl knows."""
-        from llmctl.plugins import get_registry
-
         families = get_registry().names("family")
         typer.echo(f"Hello, {name}! llmctl knows {len(families)} model families.")
