@@ -185,7 +185,10 @@ class Quantizer:
     ``extra``. ``bits`` gives each scheme's nominal bits per weight and ``scheme_help`` one line about it.
     ``output_format`` is the artefact format written (``gguf`` or ``safetensors``). ``load(artefact, dtype)``
     returns a transformers model for an artefact this quantizer wrote when plain ``from_pretrained`` cannot
-    (None when it can). ``extra``/``package`` name the pip extra it needs.
+    (None when it can). ``extra``/``package`` name the pip extra it needs. ``artifact_name`` is the default name of
+    the artefact written, a format string over ``source``, ``quantizer`` and ``scheme`` (``"{source}-{scheme}"``
+    when the scheme alone says what the file is, as GGUF types do). ``list_order`` places the quantizer in
+    ``quantize --list`` and the method look-ups (ascending; equal values keep registration order).
     """
 
     name: str
@@ -202,6 +205,8 @@ class Quantizer:
     extra: str | None = None
     package: str | None = None
     scheme_needs: Mapping[str, str] = field(default_factory=dict)
+    artifact_name: str = "{source}-{quantizer}-{scheme}"
+    list_order: int = 100
 
 
 @dataclass
@@ -232,6 +237,8 @@ class Engine:
 
     ``load(artefact, **options)`` returns a :class:`llmctl.generate.engine.ChatEngine`; ``features`` lists what it
     supports beyond plain chat (``adapter``, ``proxy``); ``extra``/``package`` name the pip extra it needs.
+    ``gguf_native`` says it runs a GGUF file as it is (quantized weights stay quantized in memory), so memory is
+    estimated from the file and ``benchmark --quality`` scores the file itself; otherwise it loads torch weights.
     """
 
     name: str
@@ -244,6 +251,7 @@ class Engine:
     features: tuple[str, ...] = ()
     extra: str | None = None
     package: str | None = None
+    gguf_native: bool = False
 
 
 KIND_TYPES: dict[str, type] = {

@@ -64,36 +64,39 @@ def measure_speed(engine: Any, prompt_tokens: int, new_tokens: int, repeats: int
             "decode_tokens_per_second": spread(decode), "time_to_first_token_ms": spread(first)}
 
 
-def gguf_file_of(artefact: Any) -> Path | None:
-    """The GGUF file an artefact runs from on llama.cpp, if it has one."""
-    if artefact.format == "gguf":
-        return Path(artefact.file())
-    recorded = artefact.meta.get("gguf_file")
-    if recorded:
-        path = Path(recorded)
-        return path if path.is_absolute() else artefact.path / path
-    return None
-
-
 def measure_quality(engine: Any, artefact: Any, text: str, window: int, stride: int) -> dict[str, Any]:
     """Sliding-window perplexity and bits per byte of ``text`` with the engine's own stack."""
+    from llmctl.generate.engine import runs_gguf_file
     from llmctl.quality import perplexity_llamacpp, perplexity_transformers
 
-    if engine.name == "llama.cpp":
-        result = perplexity_llamacpp(gguf_file_of(artefact), text, window=window, stride=stride)
+    if runs_gguf_file(engine.name):
+        result = perplexity_llamacpp(artefact.gguf_path(), text, window=window, stride=stride)
     else:
         result = perplexity_transformers(engine.model, engine.tokenizer, text, window=window, stride=stride)
     return result.as_dict()
 
 
-def _transformers_model(engine: Any, request: BenchRequest) -> tuple[Any, Any]:
-    if engine.name != "llama.cpp":
+def _transformers_model(engine: Any, artefact: Any, request: BenchRequest) -> tuple[Any, Any]:
+    """The transformers model and tokenizer lm-eval scores: the engine's own, or a torch engine's on a GGUF."""
+    from llmctl.errors import LlmctlError
+    from llmctl.generate.engine import artefact_formats, runs_gguf_file
+
+    if not runs_gguf_file(engine.name) and hasattr(engine, "model"):
         return engine.model, engine.tokenizer
     from llmctl.generate.loader import EngineRequest, load_chat_engine
+    from llmctl.plugins import get_registry
 
+    formats = artefact_formats(artefact)
+    torch_engines = [e for e in get_registry().all("engine")
+                     if not e.gguf_native and set(e.formats) & formats and e.available()[0]]
+    if not torch_engines:
+        raise LlmctlError(f"task evaluation needs an engine that loads {artefact.name} as torch weights; none can")
     model, adapter = model_and_adapter(request)
-    hf_engine, _ = load_chat_engine(EngineRequest(model=model, engine="transformers", adapter=adapter))
-    return hf_engine.model, hf_engine.tokenizer
+    chosen = max(torch_engines, key=lambda e: e.priority).name
+    torch_engine, _ = load_chat_engine(EngineRequest(model=model, engine=chosen, adapter=adapter))
+    if not hasattr(torch_engine, "model"):
+        raise LlmctlError(f"task evaluation needs a transformers model; the {chosen} engine does not expose one")
+    return torch_engine.model, torch_engine.tokenizer
 
 
 def model_and_adapter(request: BenchRequest) -> tuple[str, str | None]:
@@ -120,12 +123,13 @@ def peak_memory_bytes() -> int:
 
 def measure(request: BenchRequest) -> dict[str, Any]:
     """Every asked-for measurement of one artefact, as a JSON-ready record."""
+    from llmctl.generate.engine import runs_gguf_file
     from llmctl.generate.loader import EngineRequest, load_chat_engine
     from llmctl.quality import bundled_text
 
     model, adapter = model_and_adapter(request)
     engine, artefact = load_chat_engine(EngineRequest(model=model, engine=request.engine, adapter=adapter))
-    gguf = gguf_file_of(artefact) if engine.name == "llama.cpp" else None
+    gguf = artefact.gguf_path() if runs_gguf_file(engine.name) else None
     record: dict[str, Any] = {"model": request.model, "artefact": artefact.name, "engine": engine.name,
                               "format": "gguf" if gguf else artefact.format,
                               "size_bytes": gguf.stat().st_size if gguf else artefact.meta.get("size_bytes"),
@@ -139,7 +143,7 @@ def measure(request: BenchRequest) -> dict[str, Any]:
     if request.tasks:
         from llmctl.bench.harness import evaluate_tasks
 
-        model, tokenizer = _transformers_model(engine, request)
+        model, tokenizer = _transformers_model(engine, artefact, request)
         record["tasks"] = evaluate_tasks(model, tokenizer, request.tasks, request.tasks_dir, request.chat_template,
                                          request.task_limit)
     record["peak_memory_bytes"] = peak_memory_bytes()

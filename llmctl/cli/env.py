@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
+import re
 import sys
 
 import typer
@@ -13,22 +13,37 @@ from rich.table import Table
 
 from llmctl.cli.output import console, print_json
 
-# extra name -> import names whose presence means it is installed
-EXTRAS = {
-    "llamacpp": ("llama_cpp",),
-    "eval": ("lm_eval",),
-    "torchao": ("torchao",),
-    "quanto": ("optimum.quanto",),
-    "cuda": ("bitsandbytes",),
-    "dev": ("pytest", "trl"),
-}
+DISTRIBUTION = "llmctl"
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 
 
-def _installed(module: str) -> bool:
+def extra_requirements(distribution: str = DISTRIBUTION) -> dict[str, list[str]]:
+    """Each optional extra of ``distribution`` and the packages it installs, read from the installed metadata."""
+    from importlib import metadata
+
     try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
+        meta = metadata.metadata(distribution)
+    except metadata.PackageNotFoundError:
+        return {}
+    extras: dict[str, list[str]] = {name: [] for name in meta.get_all("Provides-Extra") or []}
+    for requirement in meta.get_all("Requires-Dist") or []:
+        marker = EXTRA_MARKER.search(requirement)
+        name = REQUIREMENT_NAME.match(requirement)
+        if marker and name and marker.group(1) in extras:
+            extras[marker.group(1)].append(name.group(0))
+    return extras
+
+
+def _installed(package: str) -> bool:
+    """Whether the distribution ``package`` is installed (read from metadata; nothing is imported)."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution(package)
+    except metadata.PackageNotFoundError:
         return False
+    return True
 
 
 def env(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
@@ -42,7 +57,7 @@ def env(json_output: bool = typer.Option(False, "--json", help="Print JSON inste
     backends = probe_all(get_registry())
     usable = [b.name for b, s in backends if s.usable]
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    extras = {name: all(_installed(m) for m in modules) for name, modules in EXTRAS.items()}
+    extras = {name: all(_installed(p) for p in packages) for name, packages in extra_requirements().items()}
     if json_output:
         print_json({
             "python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,

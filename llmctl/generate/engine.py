@@ -64,6 +64,23 @@ def artefact_formats(artefact: Any) -> set[str]:
     return formats
 
 
+def runs_gguf_file(engine_name: str, registry: Any = None) -> bool:
+    """Whether the engine ``engine_name`` runs a GGUF file as it is (its descriptor's ``gguf_native``).
+
+    ``auto`` counts, since it may pick such an engine; so does an unknown name (the loader refuses it later).
+    """
+    if engine_name == "auto":
+        return True
+    if registry is None:
+        from llmctl.plugins import get_registry
+
+        registry = get_registry()
+    try:
+        return bool(registry.get("engine", engine_name).gguf_native)
+    except LlmctlError:
+        return True
+
+
 def select_engine(artefact: Any, requested: str = "auto", features: Sequence[str] = (),
                   registry: Any = None) -> Any:
     """The ``Engine`` descriptor to run ``artefact``: the one asked for, or the best available that can."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.errors import DataError, LlmctlError, UnknownNameError
-from llmctl.generate.engine import artefact_formats
+from llmctl.generate.engine import artefact_formats, runs_gguf_file
 from llmctl.generate.fits import check_fits, needed_bytes_for_gguf, needed_bytes_from_config, read_config
 from llmctl.generate.template import fallback_template, is_instruction_tuned
 
@@ -66,7 +66,7 @@ def precheck_memory(ref: str, engine: str, dtype: str, context: int) -> None:
     found = get_registry().find_model(ref)
     if found is None:
         return
-    lightest = "int4" if engine != "transformers" else ("bfloat16" if dtype == "auto" else _dtype_name(dtype))
+    lightest = "int4" if runs_gguf_file(engine) else ("bfloat16" if dtype == "auto" else _dtype_name(dtype))
     check_fits(found[1].name, needed_bytes_from_config(dict(found[1].config), lightest, context),
                f"{lightest} weights + {context}-token KV cache")
 
@@ -80,7 +80,7 @@ def _dtype_name(dtype: str) -> str:
 def check_artefact_memory(artefact: Any, engine_name: str, dtype: str, context: int) -> None:
     """Refuse a resolved artefact that cannot fit, estimated from its files before loading."""
     config = read_config(artefact.path)
-    if engine_name != "transformers" and "gguf" in artefact_formats(artefact):
+    if runs_gguf_file(engine_name) and "gguf" in artefact_formats(artefact):
         path = artefact.gguf_path()
         if path is not None and path.is_file():
             check_fits(artefact.name, needed_bytes_for_gguf(path, config, context), "GGUF + KV cache")

@@ -36,16 +36,11 @@ class MethodRow:
     help: str
 
 
-BUILTIN_ORDER = ("gguf", "torchao", "quanto", "bnb")
-
-
 def _quantizers() -> list[Quantizer]:
-    """Registered quantizers, builtins in a fixed order first, then third-party ones as registered."""
+    """Registered quantizers by ascending ``list_order``; equal values keep registration order."""
     from llmctl.plugins import get_registry
 
-    found = get_registry().all("quantizer")
-    rank = {name: index for index, name in enumerate(BUILTIN_ORDER)}
-    return sorted(found, key=lambda q: rank.get(q.name, len(rank)))
+    return sorted(get_registry().all("quantizer"), key=lambda q: q.list_order)
 
 
 def all_method_names() -> list[str]:

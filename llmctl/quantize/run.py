@@ -37,10 +37,9 @@ class QuantizeRun:
 
 
 def default_name(source: Artifact, choice: MethodChoice) -> str:
-    """``smollm2-135m-q8_0`` for GGUF types, ``smollm2-135m-torchao-int8`` for the others."""
-    if choice.quantizer.name == "gguf":
-        return f"{source.name}-{choice.scheme}"
-    return f"{source.name}-{choice.quantizer.name}-{choice.scheme}"
+    """The quantizer's ``artifact_name`` filled in: ``smollm2-135m-q8_0`` (GGUF), ``smollm2-135m-torchao-int8``."""
+    return choice.quantizer.artifact_name.format(source=source.name, quantizer=choice.quantizer.name,
+                                                 scheme=choice.scheme)
 
 
 def quantize_model(source: Artifact, choice: MethodChoice, *, name: str | None = None, evaluate: bool = False,

@@ -34,7 +34,7 @@ def register_engines(register):
         formats=("gguf",),
         available=_available,
         load=_load,
-        priority=10,
+        priority=10, gguf_native=True,
         extra="llamacpp",
         package="llama-cpp-python",
     ))

@@ -54,6 +54,6 @@ def register_quantizers(register):
         available=_available,
         bits={**WRITER_SCHEMES, **LLAMACPP_SCHEMES},
         scheme_help=HELP,
-        output_format="gguf",
+        output_format="gguf", artifact_name="{source}-{scheme}", list_order=10,
         scheme_needs=dict.fromkeys(LLAMACPP_SCHEMES, "[llamacpp]"),
     ))

@@ -39,7 +39,7 @@ def register_quantizers(register):
         available=_available,
         bits=SCHEMES,
         scheme_help=HELP,
-        output_format="safetensors",
+        output_format="safetensors", list_order=30,
         load=_load,
         extra="quanto",
         package="optimum-quanto",

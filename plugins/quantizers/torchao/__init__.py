@@ -45,7 +45,7 @@ def register_quantizers(register):
         available=_available,
         bits=SCHEMES,
         scheme_help=HELP,
-        output_format="safetensors",
+        output_format="safetensors", list_order=20,
         load=_load,
         extra="torchao",
         package="torchao",
