@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from llmctl.descriptors import KIND_TYPES, Family, ModelSpec
-from llmctl.errors import UnknownNameError
+from llmctl.errors import LlmctlError, UnknownNameError
+
+
+class PluginClashError(LlmctlError):
+    """Two third-party plugins register the same name; the message names both and how to choose one."""
+
+    exit_code = 2
 
 
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
@@ -19,14 +25,27 @@ def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
 
 
 class Registry:
-    """Descriptors by kind and name; a later registration never silently replaces an earlier one."""
+    """Descriptors by kind and name; a later registration never silently replaces an earlier one.
+
+    The plugin host (:mod:`llmctl.plugins`) decides what reaches :meth:`add`: a clash between two third-party plugins
+    never does; the name is recorded with :meth:`add_clash` instead, and looking it up raises that clash.
+    """
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Any]] = {kind: {} for kind in KIND_TYPES}
+        self._clashes: dict[str, dict[str, str]] = {kind: {} for kind in KIND_TYPES}
         self.notices: list[str] = []
 
+    def add_clash(self, kind: str, name: str, message: str) -> None:
+        """Record that ``name`` is claimed by several third-party plugins: looking it up raises ``message``."""
+        self._clashes[kind][name] = message
+
+    def clashes(self, kind: str) -> dict[str, str]:
+        """The clashing names of ``kind`` and the one-line message for each."""
+        return dict(self._clashes[kind])
+
     def add(self, kind: str, item: Any, plugin: str, builtin: bool = False) -> None:
-        """Record ``item`` under ``kind``; on a name clash the builtin (or first) registration wins."""
+        """Record ``item`` under ``kind``; on a name clash the builtin (or first) registration wins, with a notice."""
         expected = KIND_TYPES[kind]
         if not isinstance(item, expected):
             raise TypeError(f"register_{kind}s expects {expected.__name__}, got {type(item).__name__}")
@@ -61,6 +80,9 @@ class Registry:
         for key, value in items.items():
             if key.lower() == name.lower():
                 return value
+        for key, message in self._clashes[kind].items():
+            if key.lower() == name.lower():
+                raise PluginClashError(message)
         raise UnknownNameError(kind, name, suggest(name, items))
 
     def family(self, name: str) -> Family:
