@@ -17,7 +17,7 @@ from llmctl.api import (
     QuantizedOutput,
     Quantizer,
     count_parameters,
-    float_model_dir,
+    float_source_dir,
     hookimpl,
     load_tokenizer,
     weight_bytes,
@@ -61,7 +61,7 @@ def quantize(source: Artifact, scheme: str, folder: Path, *, scratch: Path, stat
     from safetensors.torch import load_file, save_file
 
     bits = BITS[scheme]
-    model_dir = float_model_dir(source, scratch, status)  # a GGUF-only source is dequantized first
+    model_dir = float_source_dir(source, scratch, status)  # a GGUF-only source is dequantized first
     if status:
         status(f"rounding {source.name}'s weights to {scheme}")
     tensors: dict[str, Any] = {}
