@@ -248,3 +248,32 @@ def test_precision_auto_trains_in_fp32_on_every_cpu_and_follows_the_backend_else
     gpu = BackendStatus(True, "1 GPU", "cuda", "bfloat16", ("cuda:0",))
     assert precision_for(auto, gpu) == "bf16"
     assert precision_for(resolve_settings("lora", {}, overrides=[("precision", "bf16", "command line")]), cpu) == "bf16"
+
+
+def test_a_methods_own_loop_defaults_win_over_the_familys_and_dry_run_says_so():
+    """Full fine-tuning's learning rate is not replaced by SmolLM's LoRA-sized one; LoRA still gets Llama's rank."""
+    from llmctl.config import resolve_settings
+    from llmctl.plugins import get_registry
+
+    registry = get_registry()
+    full, smollm = registry.get("method", "full"), registry.family("smollm2")
+    assert smollm.finetune_defaults["learning_rate"] != full.defaults["learning_rate"]
+    settings = resolve_settings("full", full.defaults, "smollm2", smollm.finetune_defaults)
+    assert settings["learning_rate"] == full.defaults["learning_rate"]
+    assert settings.sources["learning_rate"] == "method full"
+    lora, llama = registry.get("method", "lora"), registry.family("llama")
+    settings = resolve_settings("lora", lora.defaults, "llama", llama.finetune_defaults)
+    assert settings["lora_r"] == llama.finetune_defaults["lora_r"] != lora.defaults["lora_r"]
+    assert settings.sources["lora_r"] == "family llama"
+
+
+def test_a_method_can_declare_the_precision_it_needs():
+    from llmctl.config import resolve_settings
+    from llmctl.descriptors import BackendStatus, Method
+    from llmctl.train.finetune import precision_for
+
+    method = Method("needs-fp32", "test", defaults={"precision": "fp32"})
+    settings = resolve_settings(method.name, method.defaults, "llama", {"precision": "bf16"}, method=method)
+    bf16_gpu = BackendStatus(True, "", "cuda", "bfloat16", train_precision="bf16")
+    assert precision_for(settings, bf16_gpu) == "fp32"
+    assert precision_for(resolve_settings("plain", {}, method=Method("plain", "t")), bf16_gpu) == "bf16"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +87,28 @@ def wrap_model(model: Any, info: DistInfo, strategy: str, device: str) -> Any:
 
     ids = [info.local_rank] if device.startswith("cuda") else None
     return DistributedDataParallel(model, device_ids=ids)
+
+
+@contextlib.contextmanager
+def unsharded(model: Any) -> Iterator[Any]:
+    """``model`` with its FSDP2 root parameters gathered, for calls that bypass its forward (``generate``).
+
+    ``generate`` on a peft model runs the base model's forward, not the sharded root's, so the root's own
+    parameters (embeddings, final norm, heads) would stay sharded. Anything not sharded passes through.
+    FSDP2 makes the first module whose forward runs the root of the job; a generate that came first would make a
+    decoder layer the root, so the real root is initialised here before anything runs.
+    """
+    if not hasattr(model, "unshard"):
+        yield model
+        return
+    state = model._get_fsdp_state() if hasattr(model, "_get_fsdp_state") else None
+    if state is not None and hasattr(state, "_lazy_init"):
+        state._lazy_init()
+    model.unshard()
+    try:
+        yield model
+    finally:
+        model.reshard()
 
 
 def unwrap(model: Any) -> Any:

@@ -43,7 +43,9 @@ def sample_responses(model: Any, prompt_ids: Sequence[Sequence[int]], pad_token_
         prompt_mask[row, width - len(ids):] = 1
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    from llmctl.train.distributed import unsharded
+
+    with torch.no_grad(), unsharded(model):
         sequences = model.generate(input_ids=prompts, attention_mask=prompt_mask, do_sample=True,
                                    max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                                    top_k=settings.top_k or None, top_p=1.0, pad_token_id=pad_token_id,
