@@ -5,11 +5,21 @@ IA3 learns one scaling vector per targeted layer (thousands of weights where LoR
 ``llmctl chat BASE --adapter RUN`` loads. Heavy imports (peft) happen inside ``prepare``: listing plugins stays fast.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
-from llmctl.api import DataError, Method, MethodContext, TrainingMethod, hookimpl
+from llmctl.api import DataError, Method, MethodContext, TrainingMethod, hookimpl, setting
 
 FEEDFORWARD = ("down_proj", "fc2", "w2")  # layers whose input IA3 scales (the MLP's output projection)
+
+
+@dataclass
+class IA3Settings:
+    """IA3's settings. A field named like a loop setting is this method's default for it, ahead of the family's."""
+
+    learning_rate: float = 1e-2
+    precision: str = "fp32"  # IA3's small updates vanish under bf16 autocast: train in fp32 everywhere
+    target_modules: str = setting("", "comma-separated module names (empty: the family's LoRA targets)")
 
 
 class IA3Method(TrainingMethod):
@@ -39,8 +49,6 @@ def register_methods(register):
     register(Method(
         name="ia3",
         description="IA3: learned scaling vectors on the family's projections (peft; example plugin)",
-        # A method's own defaults win over the family's. IA3 needs fp32: under bf16 autocast its tiny updates vanish.
-        defaults={"learning_rate": 1e-2, "precision": "fp32", "target_modules": ""},
-        settings_help={"target_modules": "comma-separated module names (empty: the family's LoRA targets)"},
+        settings=IA3Settings,
         build=IA3Method,
     ))
