@@ -174,7 +174,7 @@ class TrainingMethod:
             targets = labels
         total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                                 ignore_index=IGNORE, reduction="sum")
-        return LossOutput(total, int(trained.sum()))
+        return LossOutput(total, int(trained.sum()), tokens=batch.get("_tokens"))  # real tokens, padding not counted
 
     def trainable_parameters(self, model: Any) -> list[tuple[str, Any]]:
         """(name, parameter) pairs the optimizer updates."""
