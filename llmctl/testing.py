@@ -165,11 +165,15 @@ def run_cli_subprocess(*args: str, env: Mapping[str, str] | None = None, input: 
 def plugin_registered(plugin: object, name: str = "under-test") -> Iterator[None]:
     """Register ``plugin`` (a module or object with ``@hookimpl`` functions) for the block, as if installed.
 
-    Only this process sees it (use :func:`run_cli`, not :func:`run_cli_subprocess`).
+    Only this process sees it (use :func:`run_cli`, not :func:`run_cli_subprocess`). A plugin that is installed
+    already (its entry point loaded it) stays as it is.
     """
     from llmctl.plugins import get_host
 
     host = get_host()
+    if host.pm.is_registered(plugin):
+        yield
+        return
     host.register_object(plugin, name, distribution=name)
     try:
         yield
