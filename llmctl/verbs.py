@@ -25,14 +25,14 @@ def command_names(app: object) -> list[str]:
 
 
 def plugin_verbs() -> list[str]:
-    """The commands plugins add: their ``register_commands`` hooks run on an empty typer app (no core verb built)."""
+    """The commands plugins add, put on an empty typer app (no core verb is built); a core verb's name stays core."""
     import typer
 
     from llmctl.plugins import get_host
 
     scratch = typer.Typer()
     get_host().add_commands(scratch)
-    return command_names(scratch)
+    return [name for name in command_names(scratch) if name not in CORE_VERBS]
 
 
 def is_verb(name: str) -> bool:
@@ -42,4 +42,4 @@ def is_verb(name: str) -> bool:
 
 def known_verbs() -> list[str]:
     """Every verb: the core ones, then the plugins' commands."""
-    return [*CORE_VERBS, *(name for name in plugin_verbs() if name not in CORE_VERBS)]
+    return [*CORE_VERBS, *plugin_verbs()]
