@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.errors import LlmctlError
+from llmctl.models.adapters import is_adapter_dir
 
 
 def resolve_model_dir(name: str) -> Path:
@@ -22,11 +23,6 @@ def resolve_model_dir(name: str) -> Path:
     hint = suggest(name, [a.name for a in list_artifacts()])
     more = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else " (see `llmctl models`)"
     raise LlmctlError(f"no model artefact or folder {name!r}{more}")
-
-
-def is_adapter_dir(path: Path) -> bool:
-    """True for a peft adapter folder."""
-    return (path / "adapter_config.json").is_file()
 
 
 def load_reward_model_dir(path: Path, trust_remote_code: bool = False) -> tuple[Any, Any]:

@@ -43,10 +43,9 @@ class DpoMethod(TrainingMethod):
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed DPO loss over the batch's pairs, with rewards, margin and accuracy as metrics."""
-        from llmctl_plugins.methods.dpo._loss import preference_batch_loss
-
         from llmctl.train.distributed import unwrap
         from llmctl.train.reference import AdapterOff
+        from llmctl_plugins.methods.dpo._loss import preference_batch_loss
 
         reference = self.reference
         if reference is None:  # the adapter is switched off on the unwrapped peft model

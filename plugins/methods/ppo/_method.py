@@ -23,12 +23,11 @@ class PpoMethod(TrainingMethod):
 
     def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
         """Wrap the policy, attach a zero-initialised value head, resolve the reward."""
+        from llmctl.reward.functions import require_reward, resolve_reward
+        from llmctl.settings_schema import settings_from
         from llmctl_plugins.methods.ppo import PpoSettings
         from llmctl_plugins.methods.ppo._math import ParameterEMA
         from llmctl_plugins.methods.ppo._rollout import value_head
-
-        from llmctl.reward.functions import require_reward, resolve_reward
-        from llmctl.settings_schema import settings_from
 
         self.ppo = settings_from(PpoSettings, settings)
         self.score = resolve_reward(require_reward(settings), context.trust_remote_code)
@@ -57,9 +56,8 @@ class PpoMethod(TrainingMethod):
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """The PPO loss of the next minibatch; a new rollout from this batch's prompts when the last one is used up."""
-        from llmctl_plugins.methods.ppo._rollout import make_rollout, minibatches, ppo_batch_loss
-
         from llmctl.train.distributed import unwrap
+        from llmctl_plugins.methods.ppo._rollout import make_rollout, minibatches, ppo_batch_loss
 
         policy = unwrap(model)
         if not self.queue:

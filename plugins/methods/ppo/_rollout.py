@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from llmctl.models.tokens import pad_token_id
+from llmctl.reward.functions import ScoreFunction
+from llmctl.train.logprobs import entropy_from_logits, token_logprobs
+from llmctl.train.reference import reference_of
+from llmctl.train.sampling import sample_responses
 from llmctl_plugins.methods.ppo import PpoSettings
 from llmctl_plugins.methods.ppo._math import (
     generalized_advantages,
@@ -17,12 +22,6 @@ from llmctl_plugins.methods.ppo._math import (
     ppo_loss,
     token_rewards,
 )
-
-from llmctl.models.tokens import pad_token_id
-from llmctl.reward.functions import ScoreFunction
-from llmctl.train.logprobs import entropy_from_logits, token_logprobs
-from llmctl.train.reference import reference_of
-from llmctl.train.sampling import sample_responses
 
 
 def value_head(hidden_size: int, dtype: Any = None) -> Any:
