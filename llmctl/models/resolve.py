@@ -1,7 +1,10 @@
 """Turn a user's model reference into a local artefact: the one function every verb calls.
 
-A reference is tried, in order, as: a store artefact name → a local model directory or ``.gguf`` file → a registry
-model name, alias or hub id → each source plugin in ascending priority (bundled packages first, the hub last).
+A reference is tried, in order, as: a store artefact name → each source plugin in ascending priority: a local model
+folder (``config.json`` plus weights, used in place) and a ``.gguf`` file first, then bundled packages, the hub
+last. A registry model name or alias is tried by its canonical name and hub id as well. So a folder names a model for
+every verb (``info``, ``chat``, ``finetune``, ``quantize``, ``convert``) whatever its architecture, and a folder on
+disk wins over a registry model of the same name.
 """
 
 from __future__ import annotations
@@ -47,6 +50,27 @@ def _looks_like_path(ref: str) -> bool:
     return ref.startswith((".", "/", "~")) or ref.endswith(".gguf") or Path(ref).exists()
 
 
+def names_local_path(ref: str) -> bool:
+    """Whether ``ref`` is a file or folder on disk (which then names the model, before any registry name)."""
+    try:
+        return Path(ref).expanduser().exists()
+    except (OSError, RuntimeError):  # an unusable path (too long, unknown user in ~name) is not a local path
+        return False
+
+
+def _path_problem(ref: str) -> str:
+    """Why the path ``ref`` names no model: missing, a folder without ``config.json``, or an unreadable file."""
+    path = Path(ref).expanduser()
+    if not path.exists():
+        return f"{ref}: no such file or folder (not a model directory nor a .gguf file)"
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return (f"{ref}: a model directory, but no source plugin reads directories here (is 'source-local' in "
+                    "LLMCTL_DISABLE_PLUGINS?)")
+        return f"{ref}: not a model directory (no config.json) nor a .gguf file"
+    return f"{ref}: not a model directory nor a .gguf file"
+
+
 def find_model_source(ref: str, *, revision: str | None = None) -> SourceMatch:
     """Decide where ``ref`` comes from without fetching anything (no network, no conversion)."""
     from llmctl.plugins import get_registry
@@ -62,7 +86,7 @@ def find_model_source(ref: str, *, revision: str | None = None) -> SourceMatch:
             if source.matches(name):
                 return SourceMatch(ref, source=source, source_ref=name)
     if _looks_like_path(ref):
-        raise LlmctlError(f"{ref}: not a model directory (no config.json) nor a .gguf file")
+        raise LlmctlError(_path_problem(ref))
     registry = get_registry()
     pool = registry.model_names() + [a.name for a in list_artifacts()]
     for source in sources:
