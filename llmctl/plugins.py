@@ -224,7 +224,7 @@ class PluginHost:
 
             return register
 
-        where = "import"
+        where = "registering"
         try:
             for kind, hook_name in [*KIND_HOOKS.items(), (COMMAND_KIND, "register_commands")]:
                 for impl in getattr(self.pm.hook, hook_name).get_hookimpls():

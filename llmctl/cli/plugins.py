@@ -11,12 +11,15 @@ KIND_ORDER = ("family", "backend", "method", "quantizer", "source", "engine", "c
 
 
 def plugins(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List plugins grouped by what they register, with the distribution that provides each."""
+    """List plugins grouped by what they register, with the distribution that provides each.
+
+    A plugin that failed (its import, any hook, or a clash with another plugin) contributes nothing and is listed
+    once, as failed, with the reason.
+    """
     from llmctl.plugins import get_host
 
     host = get_host()
-    registry = host.registry  # runs every register hook, filling in what each plugin contributed
-    del registry
+    host.registry  # noqa: B018 - runs every register hook, filling in what each plugin contributed
     infos = sorted(host.infos.values(), key=lambda i: (not i.builtin, i.name))
     if json_output:
         print_json([info.as_dict() for info in infos])
