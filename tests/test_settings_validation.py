@@ -277,3 +277,14 @@ def test_a_method_can_declare_the_precision_it_needs():
     bf16_gpu = BackendStatus(True, "", "cuda", "bfloat16", train_precision="bf16")
     assert precision_for(settings, bf16_gpu) == "fp32"
     assert precision_for(resolve_settings("plain", {}, method=Method("plain", "t")), bf16_gpu) == "bf16"
+
+
+def test_dry_run_shows_what_each_setting_does_and_who_set_it(tiny, capsys):
+    model, data = tiny
+    code, out, err = _llmctl(capsys, "finetune", str(model), "--data", str(data), "--method", "dpo", "beta=0.2",
+                             "--dry-run")
+    assert code == 0, err
+    beta = next(line for line in out.splitlines() if line.strip().startswith("beta"))
+    assert "0.2" in beta and "command line" in beta and "strength of the KL tie" in beta
+    rate = next(line for line in out.splitlines() if line.strip().startswith("learning_rate"))
+    assert "method dpo" in rate and "peak learning rate" in rate

@@ -118,11 +118,17 @@ def _print_dry_run(request, nproc: int) -> None:
 
     with err_console.status("Resolving model, method and settings…"):
         report = dry_run(request, nproc)
+    from llmctl.config import SETTING_HELP
+    from llmctl.plugins import get_registry
+
     console.print(f"[bold]finetune {escape(request.model)} --method {report.method}[/] (family {report.family})")
+    helps = {**SETTING_HELP, **get_registry().get("method", report.method).settings_help}
     width = max(len(key) for key in report.settings.values)
     for key, value in report.settings.values.items():
         source = report.settings.sources.get(key, "")
-        console.print(f"  {key:<{width}} = {escape(repr(value)):<12} [dim]({escape(source)})[/]", soft_wrap=True)
+        what = f" — {escape(helps[key])}" if helps.get(key) else ""
+        console.print(f"  {key:<{width}} = {escape(repr(value)):<12} [dim]({escape(source)}){what}[/]",
+                      soft_wrap=True)
     share = 100 * report.trainable / report.total if report.total else 0
     console.print(f"trainable parameters: {human_count(report.trainable)} of {human_count(report.total)} "
                   f"({share:.2f} %)")
