@@ -23,6 +23,12 @@ class UnknownNameError(LlmctlError):
         super().__init__(f"unknown {kind} {name!r}{hint}{more}")
 
 
+class PluginClashError(LlmctlError):
+    """Two third-party plugins register the same name; the message names both and how to choose one."""
+
+    exit_code = 2
+
+
 class DataError(LlmctlError):
     """Malformed user data; the message names file, line and field."""
 

@@ -23,7 +23,7 @@ Order and clashes, applied when the staged registrations are committed:
    of them the right choice, so every plugin in the clash is disabled (all or nothing again) and listed as failed
    with the reason; one warning line names both and the way to choose, ``LLMCTL_DISABLE_PLUGINS=<one of them>``.
    Other commands keep working; a command that uses the clashing name (``--method NAME``, or the clashing command
-   itself) fails with that same line (:class:`~llmctl.registry.PluginClashError`).
+   itself) fails with that same line (:class:`~llmctl.errors.PluginClashError`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ import pluggy
 
 from llmctl import hookspecs
 from llmctl.descriptors import KIND_TYPES
-from llmctl.registry import PluginClashError, Registry, suggest
+from llmctl.errors import PluginClashError
+from llmctl.registry import Registry, suggest
 
 ENTRY_POINT_GROUP = "llmctl"
 BUILTIN_DISTRIBUTION = "llmctl"

@@ -7,13 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from llmctl.descriptors import KIND_TYPES, Family, ModelSpec
-from llmctl.errors import LlmctlError, UnknownNameError
-
-
-class PluginClashError(LlmctlError):
-    """Two third-party plugins register the same name; the message names both and how to choose one."""
-
-    exit_code = 2
+from llmctl.errors import PluginClashError, UnknownNameError
 
 
 def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
