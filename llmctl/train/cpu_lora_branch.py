@@ -15,7 +15,7 @@ into peft's own extension point for LoRA variants (``layer.lora_variant``) and c
 
 The adapter itself (names, shapes, config, saved files) is untouched: peft loads it as a plain LoRA adapter. The
 function is used only for training on CPU without autocast; everywhere else (eval, ``no_grad``, CUDA's fused
-dropout, bf16 autocast) the layer runs peft's own expression. ``tests/test_lora_dropout.py`` checks values and
+dropout, bf16 autocast) the layer runs peft's own expression. ``tests/test_cpu_lora_branch.py`` checks values and
 gradients against peft's expression with the same mask; ``make bench`` measures the gain.
 """
 
