@@ -1,0 +1,1 @@
+"""The distill method (being built, issue #18)."""

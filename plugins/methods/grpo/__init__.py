@@ -1,0 +1,1 @@
+"""The grpo method (being built, issue #18)."""

@@ -1,0 +1,1 @@
+"""The kto method (being built, issue #18)."""

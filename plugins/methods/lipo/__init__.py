@@ -1,0 +1,1 @@
+"""The lipo method (being built, issue #18)."""

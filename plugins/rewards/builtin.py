@@ -1,0 +1,1 @@
+"""Builtin rewards (being built, issue #18)."""
