@@ -16,8 +16,8 @@ The groups:
 
 - descriptors, registered from the hooks: :class:`Family` (with :class:`ModelSpec`, :class:`GGUFMapping`,
   :class:`ParameterCount`), :class:`Method` (with :class:`Range` and :func:`setting` for its settings dataclass),
-  :class:`Quantizer`, :class:`Backend` (its probe returns a :class:`BackendStatus`), :class:`Source`,
-  :class:`Engine`; and :data:`hookimpl`, the marker of a hook implementation.
+  :class:`Quantizer`, :class:`Reward`, :class:`Backend` (its probe returns a :class:`BackendStatus`),
+  :class:`Source`, :class:`Engine`; and :data:`hookimpl`, the marker of a hook implementation.
 - training methods: :class:`TrainingMethod` (subclass it; ``Method.build()`` returns an instance),
   :class:`MethodContext` (what every hook is handed besides model and settings), :class:`LossOutput` (what ``loss``
   returns), :data:`IGNORE_INDEX` (the label of a position that takes no loss), :func:`model_inputs`. The pieces our
@@ -26,7 +26,8 @@ The groups:
   (:func:`reference_of`, :class:`AdapterOff`), log-probabilities (:func:`token_logprobs`,
   :func:`completion_logprobs`), sampling from the policy (:class:`SamplingSettings`, :func:`sample_responses`),
   prompt and preference data (:func:`load_prompts`, :func:`load_preference_data`, :func:`collate_pairs`), and
-  :func:`settings_from` (a settings dataclass filled from resolved settings).
+  :func:`settings_from` (a settings dataclass filled from resolved settings). Rewards: :func:`resolve_rewards` turns
+  a ``reward`` setting into a :class:`RewardSet` (``score``, ``names``, ``required_columns``).
 - quantizers: :class:`QuantizedOutput` (what ``Quantizer.quantize`` returns), :class:`Artifact` (a store entry: the
   source a quantizer is handed, the artefact ``Quantizer.load`` and ``Engine.load`` are handed),
   :func:`float_source_dir`, :func:`save_quantized_model`, :func:`quiet_transformers`, :func:`count_parameters`,
@@ -63,6 +64,7 @@ from llmctl.descriptors import (
     ModelSpec,
     ParameterCount,
     Quantizer,
+    Reward,
     Source,
 )
 from llmctl.errors import DataError, LlmctlError, MissingExtraError, NetworkError, ResourceError, UnknownNameError
@@ -76,6 +78,7 @@ from llmctl.plugins import get_registry
 from llmctl.quantize.provenance import count_parameters, weight_bytes
 from llmctl.quantize.result import QuantizedOutput
 from llmctl.quantize.safetensors_output import float_source_dir, quiet_transformers, save_quantized_model
+from llmctl.reward.functions import RewardSet, resolve_rewards
 from llmctl.settings_schema import setting, settings_from
 from llmctl.store import Artifact, create_artifact, find_artifact
 from llmctl.train.adapters import (
@@ -104,6 +107,7 @@ __all__ = [
     "ParameterCount",
     "Quantizer",
     "Range",
+    "Reward",
     "Source",
     "hookimpl",
     "setting",
@@ -130,6 +134,9 @@ __all__ = [
     "token_logprobs",
     "wrap_for_training",
     "wrap_in_adapter",
+    # rewards
+    "RewardSet",
+    "resolve_rewards",
     # quantizers
     "Artifact",
     "QuantizedOutput",

@@ -254,6 +254,29 @@ class Engine:
     gguf_native: bool = False
 
 
+@dataclass
+class Reward:
+    """A reward function for the methods that score sampled answers (GRPO, PPO, rejection sampling): ``reward=NAME``.
+
+    ``function(prompts, completions, **columns)`` returns one float per completion: ``prompts[i]`` is the prompt
+    completion ``i`` answers (a string, or a list of chat messages), ``completions[i]`` its text, and each extra
+    column of the prompt records a keyword argument holding a list aligned with ``completions`` (``answer=[...]``);
+    the function is handed only the columns it names unless it takes ``**kwargs``. It imports heavy libraries only
+    inside. ``columns`` names the record columns it needs, so data without them is refused before any model loads.
+    ``configure(argument)``, when set, makes ``reward=NAME:ARGUMENT`` work: it returns the :class:`Reward` to use for
+    that argument (a regex, a target length, a column name), or raises ``ValueError`` with one line saying what is
+    wrong; ``argument_help`` says what the argument is.
+    """
+
+    name: str
+    description: str
+    function: Callable[..., Any]
+    columns: tuple[str, ...] = ()
+    configure: Callable[[str], Any] | None = None
+    argument_help: str = ""
+    plugin: str = ""
+
+
 KIND_TYPES: dict[str, type] = {
     "family": Family,
     "method": Method,
@@ -261,4 +284,5 @@ KIND_TYPES: dict[str, type] = {
     "backend": Backend,
     "source": Source,
     "engine": Engine,
+    "reward": Reward,
 }

@@ -47,5 +47,10 @@ def register_engines(register: Register) -> None:
 
 
 @hookspec
+def register_rewards(register: Register) -> None:
+    """Register reward functions for GRPO, PPO and rejection sampling: ``register(Reward(...))``."""
+
+
+@hookspec
 def register_commands(app: Any) -> None:
     """Add commands to the CLI: ``app`` is the root ``typer.Typer``."""

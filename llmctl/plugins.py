@@ -52,6 +52,7 @@ KIND_HOOKS = {
     "backend": "register_backends",
     "source": "register_sources",
     "engine": "register_engines",
+    "reward": "register_rewards",
 }
 COMMAND_KIND = "command"
 

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from llmctl.cli.output import console, print_json
 
-KIND_ORDER = ("family", "backend", "method", "quantizer", "source", "engine", "command")
+KIND_ORDER = ("family", "backend", "method", "quantizer", "source", "engine", "reward", "command")
 
 
 def plugins(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:

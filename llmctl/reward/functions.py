@@ -1,4 +1,16 @@
-"""Where PPO and rejection sampling get their rewards: a Python function ``module:function`` or a reward model.
+"""Where GRPO, PPO and rejection sampling get their rewards: the ``reward`` setting resolved into a :class:`RewardSet`.
+
+A spec is one reward or several separated by commas (``reward=exact-match,format-match``; a comma inside brackets,
+braces or parentheses belongs to its reward, so a regex argument may hold one). Each reward is one of:
+
+- ``NAME`` or ``NAME:ARGUMENT``: a :class:`~llmctl.descriptors.Reward` a plugin registered (``llmctl plugins``);
+- ``path/to/file.py:function``: a function in a Python file;
+- ``package.module:function``: a function in an importable module (the current folder is searched last);
+- a reward-model artefact name or folder (from ``--method reward`` or WARM).
+
+``reward_weights`` (``"1.0,0.5"`` or a list; default all 1.0) weighs them into one total. A reward that raises, returns
+the wrong number of values or a value that is not a finite number stops the run with one line naming the reward and
+the step (:class:`~llmctl.errors.DataError`).
 
 Public: any method that scores sampled answers resolves its ``reward`` setting here.
 """
@@ -6,19 +18,286 @@ Public: any method that scores sampled answers resolves its ``reward`` setting h
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmctl.errors import DataError
+from llmctl.errors import DataError, UnknownNameError
 
+REWARD_HELP = ("NAME[:ARGUMENT] (a registered reward: `llmctl plugins`), FILE.py:FUNCTION or MODULE:FUNCTION "
+               "(prompts, completions, **columns) -> floats, or a reward-model artefact / folder; several: a,b")
+WEIGHTS_HELP = "one weight per reward of reward=a,b, comma-separated (empty: all 1.0)"
 ScoreFunction = Callable[[list[Any], list[str]], list[float]]
+BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 
-def load_reward_function(spec: str) -> ScoreFunction:
-    """``package.module:function`` taking ``(prompts, completions)`` and returning one float per completion."""
+@dataclass
+class ResolvedReward:
+    """One reward of a :class:`RewardSet`: its display name, the function, its weight and the columns it needs.
+
+    ``function`` is called as ``function(prompts=..., completions=..., **columns)``; ``accepts`` names the keyword
+    arguments it takes (None: any, it has ``**kwargs``), so a function without ``**kwargs`` gets only its own columns.
+    """
+
+    name: str
+    function: Callable[..., Any]
+    weight: float = 1.0
+    columns: tuple[str, ...] = ()
+    accepts: frozenset[str] | None = None
+
+
+class RewardSet:
+    """Several rewards weighed into one total per completion; also a plain score function ``(prompts, completions)``."""
+
+    def __init__(self, rewards: Sequence[ResolvedReward]) -> None:
+        self.rewards = list(rewards)
+
+    @property
+    def names(self) -> list[str]:
+        """Each reward's display name, in order (the keys of :meth:`score`'s raw values)."""
+        return [r.name for r in self.rewards]
+
+    @property
+    def weights(self) -> list[float]:
+        """Each reward's weight, in order."""
+        return [r.weight for r in self.rewards]
+
+    def required_columns(self) -> list[str]:
+        """The record columns the rewards need (``answer`` for ``exact-match``), in order of first mention."""
+        return list(dict.fromkeys(c for r in self.rewards for c in r.columns))
+
+    def check_records(self, records: Iterable[Any]) -> None:
+        """Refuse, as ``file:line: …``, the first record lacking a column a reward needs (before any model loads).
+
+        ``records`` are :class:`llmctl.data.records.Record` (or anything with ``values`` and ``where``).
+        """
+        needs = [(column, r.name) for r in self.rewards for column in r.columns]
+        if not needs:
+            return
+        for record in records:
+            for column, name in needs:
+                if column not in record.values or record.values[column] is None:
+                    raise DataError(f"{record.where}: missing column {column!r} (reward {name!r} compares against it)")
+
+    def check_data(self, path: str | Path) -> None:
+        """:meth:`check_records` on every record of a data file."""
+        from llmctl.data.records import read_records
+
+        if self.required_columns():
+            self.check_records(read_records(path))
+
+    def score(self, prompts: Sequence[Any], completions: Sequence[str],
+              columns: Sequence[Mapping[str, Any]] | None = None,
+              step: int | None = None) -> tuple[list[float], dict[str, list[float]]]:
+        """The weighted total per completion and each reward's raw values (keyed by name).
+
+        ``columns[i]`` holds the extra fields of the prompt record of completion ``i``; each reaches the reward
+        functions as one keyword argument, a list aligned with ``completions``. ``step`` is named in errors.
+        """
+        prompts, completions = list(prompts), list(completions)
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
+        lists = _column_lists(columns, len(completions))
+        totals = [0.0] * len(completions)
+        raw: dict[str, list[float]] = {}
+        for reward in self.rewards:
+            values = _call(reward, prompts, completions, lists, step)
+            raw[reward.name] = values
+            totals = [t + reward.weight * v for t, v in zip(totals, values, strict=True)]
+        return totals, raw
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[str],
+                 columns: Sequence[Mapping[str, Any]] | None = None, step: int | None = None) -> list[float]:
+        """The weighted total per completion (what PPO and rejection sampling rank by)."""
+        return self.score(prompts, completions, columns, step)[0]
+
+
+def _column_lists(columns: Sequence[Mapping[str, Any]] | None, count: int) -> dict[str, list[Any]]:
+    """Per-completion records turned into one list per column (None where a record lacks the column)."""
+    if not columns:
+        return {}
+    if len(columns) != count:
+        raise ValueError(f"{len(columns)} column records for {count} completions")
+    keys = list(dict.fromkeys(k for record in columns for k in record))
+    return {key: [record.get(key) for record in columns] for key in keys}
+
+
+def _call(reward: ResolvedReward, prompts: list[Any], completions: list[str], columns: dict[str, list[Any]],
+          step: int | None) -> list[float]:
+    """One reward's values, checked: any failure becomes one line naming the reward and the step."""
+    where = f"reward {reward.name!r}" + (f" at step {step}" if step is not None else "")
+    missing = [c for c in reward.columns if c not in columns]
+    if missing:
+        raise DataError(f"{where}: the prompt records have no column {missing[0]!r}")
+    passed = {k: v for k, v in columns.items()
+              if k not in ("prompts", "completions") and (reward.accepts is None or k in reward.accepts)}
+    try:
+        result = reward.function(prompts=prompts, completions=completions, **passed)
+        values = list(result)
+    except Exception as error:  # a user's function: any failure is one line, never a traceback
+        text = " ".join(str(error).split())
+        raise DataError(f"{where}: raised {type(error).__name__}" + (f": {text}" if text else "")) from None
+    if len(values) != len(completions):
+        raise DataError(f"{where}: returned {len(values)} values for {len(completions)} completions")
+    checked = []
+    for index, value in enumerate(values):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise DataError(f"{where}: value {index} is {value!r}, not a finite number")
+        checked.append(number)
+    return checked
+
+
+def split_specs(spec: str) -> list[str]:
+    """``a,b`` → ``["a", "b"]``; commas inside brackets, braces or parentheses stay with their reward."""
+    parts, depth, current = [], [], ""
+    for char in spec:
+        if char in BRACKETS:
+            depth.append(BRACKETS[char])
+        elif depth and char == depth[-1]:
+            depth.pop()
+        elif char == "," and not depth:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_weights(weights: str | Sequence[Any] | None, names: Sequence[str]) -> list[float]:
+    """``"1.0,0.5"`` or ``[1.0, 0.5]`` → floats, one per reward (None or empty: all 1.0)."""
+    if weights is None or (isinstance(weights, str) and not weights.strip()) or (
+            not isinstance(weights, str) and len(weights) == 0):
+        return [1.0] * len(names)
+    items = [w.strip() for w in weights.split(",")] if isinstance(weights, str) else list(weights)
+    values = []
+    for item in items:
+        try:
+            value = float(item)
+        except (TypeError, ValueError):
+            raise DataError(f"reward_weights: {item!r} is not a number") from None
+        if not math.isfinite(value):
+            raise DataError(f"reward_weights: {item!r} is not a finite number")
+        values.append(value)
+    if len(values) != len(names):
+        raise DataError(f"reward_weights gives {len(values)} weight{'s' * (len(values) != 1)} for {len(names)} "
+                        f"reward{'s' * (len(names) != 1)} ({', '.join(names)}); give one per reward, in order")
+    return values
+
+
+def resolve_rewards(spec: str, weights: str | Sequence[Any] | None = None,
+                    trust_remote_code: bool = False) -> RewardSet:
+    """A :class:`RewardSet` from a ``reward`` setting (one or several comma-separated rewards) and its weights."""
+    parts = split_specs(str(spec or ""))
+    if not parts:
+        raise DataError("no reward given: reward=NAME (see `llmctl plugins`), FILE.py:FUNCTION, MODULE:FUNCTION "
+                        "or a reward-model artefact / folder")
+    rewards = [resolve_one(part, trust_remote_code) for part in parts]
+    seen: dict[str, int] = {}
+    for reward in rewards:  # display names are metric keys: keep them distinct
+        count = seen[reward.name] = seen.get(reward.name, 0) + 1
+        if count > 1:
+            reward.name = f"{reward.name}#{count}"
+    for reward, weight in zip(rewards, parse_weights(weights, [r.name for r in rewards]), strict=True):
+        reward.weight = weight
+    return RewardSet(rewards)
+
+
+def resolve_one(spec: str, trust_remote_code: bool = False) -> ResolvedReward:
+    """One reward: a registered name (``NAME`` / ``NAME:ARGUMENT``), ``file.py:function``, ``module:function``, or a
+    reward-model artefact or folder."""
+    from llmctl.plugins import get_registry
+
+    registry = get_registry()
+    name, _, argument = spec.partition(":")
+    known = {n.lower() for n in [*registry.names("reward"), *registry.clashes("reward")]}
+    if name.lower() in known:  # a clash raises its own one line here
+        return _registered(registry.get("reward", name), argument if ":" in spec else None, spec)
+    file, _, function_name = spec.rpartition(":")
+    if file.endswith(".py") and function_name:
+        return _with_signature(Path(file).name + ":" + function_name, load_file_function(file, function_name))
+    if is_function_spec(spec):
+        return _with_signature(spec, _load_module_function(spec))
+    if _is_reward_model(spec):
+        from llmctl.reward.artifacts import load_reward_model_dir, resolve_model_dir
+
+        model, tokenizer = load_reward_model_dir(resolve_model_dir(spec), trust_remote_code)
+        scorer = reward_model_scorer(model, tokenizer)
+        return ResolvedReward(Path(spec).name or spec, lambda prompts, completions, **_: scorer(prompts, completions))
+    from llmctl.registry import suggest
+    from llmctl.store import list_artifacts
+
+    raise UnknownNameError("reward", spec, suggest(name, [*registry.names("reward"),
+                                                          *(a.name for a in list_artifacts())]))
+
+
+def _registered(reward: Any, argument: str | None, spec: str) -> ResolvedReward:
+    """A registered :class:`~llmctl.descriptors.Reward`, configured by ``argument`` when given."""
+    if argument is not None:
+        if reward.configure is None:
+            raise DataError(f"reward {reward.name!r} takes no argument (reward={reward.name}, not {spec!r})")
+        try:
+            reward = reward.configure(argument)
+        except ValueError as error:
+            raise DataError(f"reward {spec!r}: {' '.join(str(error).split())}") from None
+        name = spec
+    else:
+        name = reward.name
+    resolved = _with_signature(name, reward.function)
+    resolved.columns = tuple(reward.columns)
+    return resolved
+
+
+def _with_signature(name: str, function: Callable[..., Any]) -> ResolvedReward:
+    """A reward whose accepted keyword arguments are read from the function's signature."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return ResolvedReward(name, function)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return ResolvedReward(name, function)
+    return ResolvedReward(name, function, accepts=frozenset(p.name for p in parameters))
+
+
+def load_file_function(file: str | Path, function_name: str) -> Callable[..., Any]:
+    """The function ``function_name`` of the Python file ``file`` (imported once per process)."""
+    path = Path(file).expanduser().resolve()
+    label = f"{file}:{function_name}"
+    if not path.is_file():
+        raise DataError(f"reward function {label!r}: no file {str(file)!r}")
+    module_name = f"llmctl_reward_file_{abs(hash(str(path)))}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        loader_spec = importlib.util.spec_from_file_location(module_name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise DataError(f"reward function {label!r}: cannot import {str(file)!r}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[module_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[module_name]
+            text = " ".join(str(error).split())
+            raise DataError(f"reward function {label!r}: importing {str(file)!r} raised {type(error).__name__}"
+                            + (f": {text}" if text else "")) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise DataError(f"reward function {label!r}: {str(file)!r} has no function {function_name!r}")
+    return function
+
+
+def _load_module_function(spec: str) -> Callable[..., Any]:
+    """The function of ``package.module:function``."""
     module_name, _, function_name = spec.partition(":")
     try:
         module = _import_module(module_name)
@@ -27,14 +306,12 @@ def load_reward_function(spec: str) -> ScoreFunction:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise DataError(f"reward function {spec!r}: {module_name} has no function {function_name!r}")
+    return function
 
-    def score(prompts: list[Any], completions: list[str]) -> list[float]:
-        values = [float(v) for v in function(prompts=prompts, completions=completions)]
-        if len(values) != len(completions):
-            raise DataError(f"reward function {spec!r} returned {len(values)} rewards for {len(completions)} answers")
-        return values
 
-    return score
+def load_reward_function(spec: str) -> ScoreFunction:
+    """``package.module:function`` taking ``(prompts, completions)`` and returning one float per completion."""
+    return RewardSet([_with_signature(spec, _load_module_function(spec))])
 
 
 def _import_module(name: str) -> Any:
@@ -54,6 +331,13 @@ def _import_module(name: str) -> Any:
         return importlib.import_module(name)
 
 
+def _is_reward_model(spec: str) -> bool:
+    """True when ``spec`` names a store artefact or an existing folder (checked without loading anything heavy)."""
+    from llmctl.store import find_artifact
+
+    return Path(spec).expanduser().is_dir() or find_artifact(spec) is not None
+
+
 def reward_model_scorer(model: Any, tokenizer: Any, batch_size: int = 8) -> ScoreFunction:
     """A score function backed by a loaded reward model and its tokenizer."""
     from llmctl.reward.model import score_texts
@@ -70,19 +354,23 @@ def is_function_spec(spec: str) -> bool:
     return bool(sep and module and function.isidentifier() and not Path(spec).exists())
 
 
-def resolve_reward(spec: str, trust_remote_code: bool = False) -> ScoreFunction:
-    """A score function from ``module:function`` or from a reward-model artefact name or folder."""
-    if is_function_spec(spec):
-        return load_reward_function(spec)
-    from llmctl.reward.artifacts import load_reward_model_dir, resolve_model_dir
+def resolve_reward(spec: str, trust_remote_code: bool = False, weights: str | Sequence[Any] | None = None) -> RewardSet:
+    """The score function of PPO and rejection sampling: a :class:`RewardSet` called as ``(prompts, completions)``.
 
-    model, tokenizer = load_reward_model_dir(resolve_model_dir(spec), trust_remote_code)
-    return reward_model_scorer(model, tokenizer)
+    These methods pass no record columns, so a reward that needs one (``exact-match``) is refused here, in one line.
+    """
+    rewards = resolve_rewards(spec, weights, trust_remote_code)
+    for reward in rewards.rewards:
+        if reward.columns:
+            raise DataError(f"reward {reward.name!r} needs the record column {reward.columns[0]!r}, which this method "
+                            "does not pass to rewards (use it with --method grpo)")
+    return rewards
 
 
 def require_reward(settings: Any) -> str:
     """The ``reward`` setting of a method that cannot run without one (one clear line when it is empty)."""
     spec = str(settings["reward"] or "").strip()
     if not spec:
-        raise DataError("this method needs reward=MODULE:FUNCTION or reward=REWARD_MODEL (an artefact or folder)")
+        raise DataError("this method needs reward=NAME (see `llmctl plugins`), reward=FILE.py:FUNCTION, "
+                        "reward=MODULE:FUNCTION or reward=REWARD_MODEL (an artefact or folder)")
     return spec

@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from llmctl.config import Range
 from llmctl.descriptors import Method
 from llmctl.hookspecs import hookimpl
+from llmctl.reward.functions import REWARD_HELP, WEIGHTS_HELP
 from llmctl.settings_schema import setting
 from llmctl.train.adapters import AdapterSettings
 from llmctl.train.sampling import SamplingSettings
-
-REWARD_HELP = "MODULE:FUNCTION(prompts, completions) -> floats, or a reward-model artefact / folder"
 
 
 @dataclass
@@ -20,6 +19,7 @@ class PpoSettings(AdapterSettings, SamplingSettings):
     batch_size: int = setting(16, "prompts sampled per rollout")
     val_split: float = 0.0
     reward: str = setting("", REWARD_HELP)
+    reward_weights: str = setting("", WEIGHTS_HELP)
     temperature: float = setting(1.0, "sampling temperature of rollouts", range=Range(0, low_open=True))
     kl_coef: float = setting(0.05, "per-token KL penalty to the reference (β)", range=Range(0))
     kl_estimator: str = setting("k1", "k1 (log-ratio) or k3", choices=("k1", "k3"))

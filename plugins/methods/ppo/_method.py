@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ class PpoMethod(TrainingMethod):
         self.rollout_metrics: dict[str, float] = {}
         self.rollouts = 0
         self.ema: Any = None
+        self.steps_done: int | None = None  # optimizer steps before this one, for the step a reward error names
 
     def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
         """Wrap the policy, attach a zero-initialised value head, resolve the reward."""
@@ -30,7 +32,8 @@ class PpoMethod(TrainingMethod):
         from llmctl_plugins.methods.ppo._rollout import value_head
 
         self.ppo = settings_from(PpoSettings, settings)
-        self.score = resolve_reward(require_reward(settings), context.trust_remote_code)
+        self.score = resolve_reward(require_reward(settings), context.trust_remote_code, settings["reward_weights"])
+        self.context = context
         self.tokenizer = context.tokenizer
         model, self.reference = wrap_for_training(model, settings, context)
         model.add_module("value_head", value_head(model.config.hidden_size).to(context.device))
@@ -61,8 +64,14 @@ class PpoMethod(TrainingMethod):
 
         policy = unwrap(model)
         if not self.queue:
+            if self.steps_done is None:  # a resumed run goes on after its last checkpoint
+                from llmctl.train.checkpoint import checkpoint_step, list_checkpoints
+
+                found = list_checkpoints(self.context.run_dir) if self.context.run_dir else []
+                self.steps_done = checkpoint_step(found[-1]) if found else 0
+            score = functools.partial(self.score, step=self.steps_done + 1)
             rollout = make_rollout(policy, policy.value_head, self.tokenizer, batch["_prompts"], batch["_prompt_ids"],
-                                   self.score, self.ppo, self.reference)
+                                   score, self.ppo, self.reference)
             device = next(policy.parameters()).device
             self.queue = [{k: v.to(device) if hasattr(v, "to") else v for k, v in mb.items()}
                           for mb in minibatches(rollout, self.ppo, seed=settings["seed"] + self.rollouts)]
@@ -79,6 +88,7 @@ class PpoMethod(TrainingMethod):
 
     def after_step(self, model: Any, step: int) -> None:
         """Update the moving average of the policy weights (when ``ema_decay`` > 0)."""
+        self.steps_done = step
         if self.ema is not None:
             self.ema.update(model)
 

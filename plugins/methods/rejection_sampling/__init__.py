@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from llmctl.config import Range
 from llmctl.descriptors import Method
 from llmctl.hookspecs import hookimpl
+from llmctl.reward.functions import REWARD_HELP, WEIGHTS_HELP
 from llmctl.settings_schema import setting
 from llmctl.train.adapters import LoraSettings
 from llmctl.train.sampling import SamplingSettings
@@ -14,7 +15,8 @@ from llmctl.train.sampling import SamplingSettings
 class RejectionSamplingSettings(LoraSettings, SamplingSettings):
     """Best-of-N's settings; the LoRA ones shape the adapter of the optional fine-tuning."""
 
-    reward: str = setting("", "MODULE:FUNCTION(prompts, completions) -> floats, or a reward-model artefact / folder")
+    reward: str = setting("", REWARD_HELP)
+    reward_weights: str = setting("", WEIGHTS_HELP)
     num_samples: int = setting(4, "answers sampled per prompt (N)", range=Range(1))
     max_new_tokens: int = setting(64, "longest sampled answer", range=Range(1))
     finetune: bool = setting(False, "also fine-tune a LoRA adapter on the best answers in the same run "

@@ -47,7 +47,7 @@ class RejectionSamplingMethod(TrainingMethod):
         from llmctl.train.prompts import load_prompts
         from llmctl.train.sampling import SamplingSettings, sample_responses
 
-        score = resolve_reward(require_reward(settings), context.trust_remote_code)
+        score = resolve_reward(require_reward(settings), context.trust_remote_code, settings["reward_weights"])
         prompts = load_prompts(settings, context)
         n = settings["num_samples"]
         sampling = SamplingSettings.of(settings)
@@ -61,7 +61,7 @@ class RejectionSamplingMethod(TrainingMethod):
                 width = out["prompt_width"]
                 texts = [tokenizer.decode(r[m.bool()], skip_special_tokens=True).strip()
                          for r, m in zip(out["input_ids"][:, width:], out["response_mask"], strict=True)]
-                rewards = score([p for p, _ in chunk for _ in range(n)], texts)
+                rewards = score([p for p, _ in chunk for _ in range(n)], texts, step=start // per_call + 1)
                 for index, (prompt, _) in enumerate(chunk):
                     self._rank(prompt, texts[index * n:(index + 1) * n], rewards[index * n:(index + 1) * n])
                 progress.update(min(start + per_call, len(prompts)), None, None, 0.0)
