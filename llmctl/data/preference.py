@@ -8,6 +8,10 @@ Files are read by :mod:`llmctl.data.records` (``.jsonl``, ``.json`` list, ``.csv
 
 Tokenized pairs are batched in trl's layout: ``[chosen_1 … chosen_B, rejected_1 … rejected_B]`` rows, right-padded,
 with a ``completion_mask`` that is 1 on answer tokens only.
+
+Methods whose records hold other answer shapes (KTO's one labelled completion, LiPO's scored list) read prompts and
+answers with :func:`parse_prompt` / :func:`parse_answer`, encode with :func:`encode_completions` and batch with
+:func:`collate_rows`, so a prompt means the same to every preference method.
 """
 
 from __future__ import annotations
@@ -71,6 +75,25 @@ def _text(value: Any, where: str, field: str) -> str:
     return value
 
 
+def parse_prompt(value: Any, where: str, field: str = "prompt") -> Text:
+    """A prompt: a non-empty string, or chat messages (a list, or one message) not all empty."""
+    if isinstance(value, str):
+        return _text(value, where, field)
+    messages = _messages(value, where, field)
+    if not any(message["content"].strip() for message in messages):
+        raise DataError(f"{where}: field {field!r} has only empty messages")
+    return messages
+
+
+def parse_answer(value: Any, where: str, field: str, conversational: bool) -> Text:
+    """An answer to a prompt: text for a plain prompt; for a chat prompt, messages (a string is one assistant turn)."""
+    if not conversational:
+        return _text(value, where, field)
+    if isinstance(value, str):
+        return [{"role": "assistant", "content": _text(value, where, field)}]
+    return _messages(value, where, field)
+
+
 def parse_preference(record: Any, where: str) -> PreferenceExample:
     """Validate one record and return it as a :class:`PreferenceExample` (``where`` is ``file:line``)."""
     if not isinstance(record, dict):
@@ -87,16 +110,11 @@ def parse_preference(record: Any, where: str) -> PreferenceExample:
             raise DataError(f"{where}: without a 'prompt' field, chosen and rejected must share every message "
                             "but the last")
         example = PreferenceExample(chosen[:-1], chosen[-1:], rejected[-1:], where)
-    elif isinstance(record["prompt"], str):
-        prompt = _text(record["prompt"], where, "prompt")
-        example = PreferenceExample(prompt, _text(chosen, where, "chosen"), _text(rejected, where, "rejected"), where)
     else:
-        prompt_messages = _messages(record["prompt"], where, "prompt")
-        as_messages = [
-            [{"role": "assistant", "content": _text(v, where, f)}] if isinstance(v, str) else _messages(v, where, f)
-            for f, v in (("chosen", chosen), ("rejected", rejected))
-        ]
-        example = PreferenceExample(prompt_messages, as_messages[0], as_messages[1], where)
+        prompt = parse_prompt(record["prompt"], where)
+        conversational = isinstance(prompt, list)
+        example = PreferenceExample(prompt, parse_answer(chosen, where, "chosen", conversational),
+                                    parse_answer(rejected, where, "rejected", conversational), where)
     if example.chosen == example.rejected:
         raise DataError(f"{where}: 'chosen' and 'rejected' are identical, so the pair carries no preference")
     return example
@@ -132,41 +150,60 @@ def _render_conversation(tokenizer: Any, prompt: Messages, completion: Messages,
     return prompt_text, full_text[len(prompt_text):]
 
 
-def encode_preference(example: PreferenceExample, tokenizer: Any, max_length: int | None = None,
-                      chat_template: str | None = None) -> EncodedPair:
-    """Token ids for one pair; plain-text answers end with EOS, and long prompts lose their start first."""
-    if example.conversational:
-        prompt_text, chosen_text = _render_conversation(tokenizer, example.prompt, example.chosen, chat_template)
-        _, rejected_text = _render_conversation(tokenizer, example.prompt, example.rejected, chat_template)
-        prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        chosen_ids = tokenizer(chosen_text, add_special_tokens=False)["input_ids"]
-        rejected_ids = tokenizer(rejected_text, add_special_tokens=False)["input_ids"]
+def encode_completions(prompt: Text, completions: Sequence[Text], tokenizer: Any, max_length: int | None = None,
+                       chat_template: str | None = None) -> tuple[list[int], list[list[int]]]:
+    """Token ids of a prompt and of each of its completions (a pair's two answers, a KTO row's one, a LiPO list).
+
+    Chat prompts are rendered with the chat template and each completion is what the template appends to the
+    prompt; plain-text completions end with EOS. With ``max_length``, long prompts lose their start first (keeping
+    at least half of ``max_length`` when the longest completion would otherwise leave less), then completions are cut
+    to the room left.
+    """
+    if not completions:
+        raise ValueError("encode_completions needs at least one completion")
+    if isinstance(prompt, list):
+        rendered = [_render_conversation(tokenizer, prompt, list(c), chat_template) for c in completions]
+        prompt_ids = tokenizer(rendered[0][0], add_special_tokens=False)["input_ids"]
+        answers = [tokenizer(text, add_special_tokens=False)["input_ids"] for _, text in rendered]
     else:
-        prompt_ids = tokenizer(example.prompt)["input_ids"]
+        prompt_ids = tokenizer(prompt)["input_ids"]
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        chosen_ids = tokenizer(example.chosen, add_special_tokens=False)["input_ids"] + eos
-        rejected_ids = tokenizer(example.rejected, add_special_tokens=False)["input_ids"] + eos
+        answers = [tokenizer(completion, add_special_tokens=False)["input_ids"] + eos for completion in completions]
     if max_length is not None:
-        longest = max(len(chosen_ids), len(rejected_ids))
+        longest = max(len(answer) for answer in answers)
         keep_prompt = max(max_length - longest, min(len(prompt_ids), max_length // 2))
         prompt_ids = prompt_ids[-keep_prompt:] if keep_prompt else []
         room = max_length - len(prompt_ids)
-        chosen_ids, rejected_ids = chosen_ids[:room], rejected_ids[:room]
-    return EncodedPair(list(prompt_ids), list(chosen_ids), list(rejected_ids))
+        answers = [answer[:room] for answer in answers]
+    return list(prompt_ids), [list(answer) for answer in answers]
 
 
-def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, Any]:
-    """A padded batch: rows ``[chosen…, rejected…]`` with ``input_ids``, ``attention_mask``, ``completion_mask``."""
+def encode_preference(example: PreferenceExample, tokenizer: Any, max_length: int | None = None,
+                      chat_template: str | None = None) -> EncodedPair:
+    """Token ids for one pair; plain-text answers end with EOS, and long prompts lose their start first."""
+    prompt_ids, (chosen_ids, rejected_ids) = encode_completions(example.prompt, [example.chosen, example.rejected],
+                                                                tokenizer, max_length, chat_template)
+    return EncodedPair(prompt_ids, chosen_ids, rejected_ids)
+
+
+def collate_rows(rows: Sequence[tuple[Sequence[int], Sequence[int]]], pad_token_id: int) -> dict[str, Any]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``completion_mask`` (1 on answer tokens) of (prompt, answer)
+    rows."""
     import torch
 
-    rows = [(p.prompt_ids, p.chosen_ids) for p in pairs] + [(p.prompt_ids, p.rejected_ids) for p in pairs]
     width = max(len(prompt) + len(answer) for prompt, answer in rows)
     input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for row, (prompt, answer) in enumerate(rows):
         length = len(prompt) + len(answer)
-        input_ids[row, :length] = torch.tensor(prompt + answer, dtype=torch.long)
+        input_ids[row, :length] = torch.tensor([*prompt, *answer], dtype=torch.long)
         attention_mask[row, :length] = 1
         completion_mask[row, len(prompt):length] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask, "completion_mask": completion_mask}
+
+
+def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, Any]:
+    """A padded batch: rows ``[chosen…, rejected…]`` with ``input_ids``, ``attention_mask``, ``completion_mask``."""
+    rows = [(p.prompt_ids, p.chosen_ids) for p in pairs] + [(p.prompt_ids, p.rejected_ids) for p in pairs]
+    return collate_rows(rows, pad_token_id)

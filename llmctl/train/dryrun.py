@@ -40,14 +40,17 @@ def dry_run(request: FinetuneRequest, nproc: int = 1) -> DryRunReport:
     settings = plan.settings
     check_nproc(nproc, settings["backend"])
     config = build_config(plan.model_config)
+    context = method_context(plan, "meta", None)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=request.trust_remote_code)
-        model = plan.method.prepare(model, settings, method_context(plan, "meta", None))
+        model = plan.method.prepare(model, settings, context)
     trainable, total = count_parameters(model)
     examples = None
-    if request.data:  # SFT data is validated as examples; preference and prompt sets are counted as records
-        examples = (len(load_examples(request.data, request.data_format)[0]) if plan.method_descriptor.kind == "sft"
-                    else len(read_records(request.data)))
+    if request.data:  # the method's own check, else SFT data as examples and other kinds counted as records
+        examples = plan.method.check_data(settings, context)
+        if examples is None:
+            examples = (len(load_examples(request.data, request.data_format)[0])
+                        if plan.method_descriptor.kind == "sft" else len(read_records(request.data)))
     global_batch = settings["batch_size"] * settings["grad_accum"] * nproc
     epochs = settings["max_steps"] * global_batch / examples if examples else None
     weight_bytes = (total - trainable) * BYTES_PER_PARAMETER[settings["dtype"]]

@@ -5,7 +5,8 @@ LoRA+ ``make_optimizer``); an alignment method overrides ``load_data``, ``collat
 default, so the smallest method overrides one. The loop calls, in order:
 
 1. ``load_data(settings, context)`` (before the model loads, so bad data fails fast; after ``prepare`` when
-   ``needs_model_for_data``), ``load_model`` (None: the usual loading), ``prepare``;
+   ``needs_model_for_data``), ``load_model`` (None: the usual loading), ``prepare``; ``--dry-run`` calls
+   ``check_data(settings, context)`` instead of ``load_data``;
 2. ``trains(settings)``: False skips the optimizer steps (rejection sampling without ``finetune``);
 3. per step: ``collate`` → ``count`` → ``loss`` per micro-batch, the optimizer step, ``after_step``;
 4. ``save(model, tokenizer, folder, state_dict)`` into the run folder; ``output_kind(settings)`` says what it wrote.
@@ -133,6 +134,14 @@ class TrainingMethod:
     def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
         """Ready ``model`` for training (wrap it in an adapter, freeze parts) and return it."""
         return model
+
+    def check_data(self, settings: Any, context: MethodContext) -> int | None:
+        """Check the data file without a tokenizer or model (``finetune --dry-run``); the number of examples.
+
+        None (the default) leaves the check to the descriptor's ``kind``: SFT data is validated as examples, other
+        kinds are counted as records.
+        """
+        return None
 
     def load_data(self, settings: Any, context: MethodContext) -> Any:
         """Training and validation items (:class:`llmctl.data.dataset.SftData`)."""
