@@ -1,4 +1,5 @@
-"""Checkpoints written atomically (temporary folder, then rename): trainable tensors, optimizer, schedule, RNG, step.
+"""Checkpoints written atomically (temporary folder, then rename): trainable tensors, optimizer, schedule, RNG, step,
+and what the method keeps between steps (``TrainingMethod.state``).
 
 A checkpoint holds everything needed to continue exactly: resuming from it gives the same per-step losses as a run
 that never stopped. Tensors are safetensors; optimizer and RNG state are loaded with ``weights_only=True``.
@@ -44,8 +45,9 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def save_checkpoint(run: Path, step: int, tensors: dict[str, Any], optimizer: Any, scheduler: Any,
                     rank: int = 0, world_size: int = 1, barrier: Any = None, keep: int = 2,
-                    rng: dict[str, Any] | None = None) -> Path:
-    """Write checkpoint ``step`` of ``run``; every process adds its RNG state, process 0 publishes it."""
+                    rng: dict[str, Any] | None = None, method_state: dict[str, Any] | None = None) -> Path:
+    """Write checkpoint ``step`` of ``run``; every process adds its RNG state (and the method's, when it keeps one),
+    process 0 publishes it."""
     import torch
     from safetensors.torch import save_file
 
@@ -62,6 +64,8 @@ def save_checkpoint(run: Path, step: int, tensors: dict[str, Any], optimizer: An
     if barrier:
         barrier()
     torch.save(rng or rng_state(), temporary / f"rng-{rank}.pt")
+    if method_state:
+        torch.save(method_state, temporary / f"method-{rank}.pt")
     if barrier:
         barrier()
     if rank == 0:
@@ -90,12 +94,14 @@ def checkpoint_step(path: Path) -> int:
 
 
 def load_checkpoint(path: Path, rank: int = 0) -> dict[str, Any]:
-    """Tensors, optimizer/scheduler state, step and this process's RNG state from a checkpoint folder."""
+    """Tensors, optimizer/scheduler state, step, and this process's RNG and method state from a checkpoint folder."""
     import torch
     from safetensors.torch import load_file
 
     state = torch.load(path / "state.pt", weights_only=True)
     rng_file = path / f"rng-{rank}.pt"
     state["rng"] = torch.load(rng_file, weights_only=True) if rng_file.is_file() else None
+    method_file = path / f"method-{rank}.pt"
+    state["method"] = torch.load(method_file, weights_only=True) if method_file.is_file() else None
     state["tensors"] = load_file(str(path / "trainable.safetensors"))
     return state

@@ -109,7 +109,7 @@ class LoopState:
         tensors = self.method.trainable_state(unwrap(self.model))
         barrier = self.dist.barrier if self.dist.active else None
         return save_checkpoint(self.run, step, tensors, self.optimizer, self.scheduler, self.dist.rank,
-                               self.dist.world_size, barrier, self.keep, rng=rng)
+                               self.dist.world_size, barrier, self.keep, rng=rng, method_state=self.method.state())
 
 
 def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, context: MethodContext, run: Path,
@@ -137,6 +137,8 @@ def train_loop(model: Any, method: TrainingMethod, data: Any, settings: Any, con
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         start = int(saved["step"])
+        if saved["method"] is not None:
+            method.load_state(saved["method"])
         if saved["rng"] is not None:
             restore_rng(saved["rng"])
         if dist.is_main:

@@ -8,7 +8,8 @@ default, so the smallest method overrides one. The loop calls, in order:
    ``needs_model_for_data``), ``load_model`` (None: the usual loading), ``prepare``; ``--dry-run`` calls
    ``check_data(settings, context)`` instead of ``load_data``;
 2. ``trains(settings)``: False skips the optimizer steps (rejection sampling without ``finetune``);
-3. per step: ``collate`` → ``count`` → ``loss`` per micro-batch, the optimizer step, ``after_step``;
+3. per step: ``collate`` → ``count`` → ``loss`` per micro-batch, the optimizer step, ``after_step``; each
+   checkpoint keeps ``state()``, and a resumed run hands it back to ``load_state`` before its first step;
 4. ``save(model, tokenizer, folder, state_dict)`` into the run folder; ``output_kind(settings)`` says what it wrote.
 
 Imports of torch, peft and transformers happen inside the methods, so a plugin module can subclass this at import
@@ -221,6 +222,14 @@ class TrainingMethod:
 
     def after_step(self, model: Any, step: int) -> None:
         """Called after every optimizer step with the unwrapped model (PPO updates its weight average here)."""
+
+    def state(self) -> dict[str, Any]:
+        """What the method carries from one step to the next, for checkpoints (tensors, numbers, strings, lists and
+        dicts of them); resuming hands it to :meth:`load_state`. GRPO keeps a rollout it reuses here. Default: {}."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` returned when the checkpoint was written (called on resume)."""
 
     def save(self, model: Any, tokenizer: Any, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
         """Write the result (an adapter, or a whole model) to ``directory``.

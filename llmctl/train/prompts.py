@@ -6,6 +6,7 @@ them. Errors name the file and line.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmctl.errors import DataError
@@ -55,15 +56,35 @@ def prompt_token_ids(prompt: Any, tokenizer: Any, template: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def load_prompts(settings: Any, context: Any) -> list[tuple[Any, list[int]]]:
-    """(prompt, token ids) for every record of the data file (prompts longer than max_length keep their end)."""
+@dataclass
+class PromptRecord:
+    """A prompt of an RL data file: the prompt, its token ids, the record's other columns and ``file:line``."""
+
+    prompt: Any
+    ids: list[int]
+    columns: dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+
+def load_prompt_records(settings: Any, context: Any) -> list[PromptRecord]:
+    """Every record of the data file as a :class:`PromptRecord` (prompts longer than max_length keep their end).
+
+    ``columns`` holds every field but ``prompt``: an ``answer`` a reward compares against, say (a reward set checks
+    that its columns are there with ``RewardSet.check_data``).
+    """
     from llmctl.data.encode import chat_template_for
     from llmctl.data.records import read_records
 
     template = chat_template_for(context.tokenizer, getattr(context.family, "chat_template", None))
-    prompts = []
+    records = []
     for record in read_records(context.data_path):
         prompt = prompt_of(record.values, record.where)
         ids = prompt_token_ids(prompt, context.tokenizer, template)
-        prompts.append((prompt, ids[-settings["max_length"]:]))
-    return prompts
+        columns = {k: v for k, v in record.values.items() if k != "prompt"}
+        records.append(PromptRecord(prompt, ids[-settings["max_length"]:], columns, record.where))
+    return records
+
+
+def load_prompts(settings: Any, context: Any) -> list[tuple[Any, list[int]]]:
+    """(prompt, token ids) for every record of the data file (prompts longer than max_length keep their end)."""
+    return [(record.prompt, record.ids) for record in load_prompt_records(settings, context)]
