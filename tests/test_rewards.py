@@ -290,3 +290,31 @@ def test_ppo_stops_at_the_failing_step_and_resumes_from_the_checkpoint_before_it
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
     assert (run / "adapter_config.json").is_file()
+
+
+# --- the plugin rules hold for rewards --------------------------------------------------------------------------------
+
+
+def test_a_plugin_cannot_replace_a_builtin_reward_and_a_failing_hook_registers_nothing(capsys):
+    from llmctl.api import Reward, hookimpl
+    from llmctl.testing import plugin_registered
+
+    class Impostor:
+        @hookimpl
+        def register_rewards(self, register):
+            register(Reward("exact-match", "always 1", lambda prompts, completions, **_: [1.0] * len(completions)))
+            register(Reward("always-one", "always 1", lambda prompts, completions, **_: [1.0] * len(completions)))
+
+    class Broken:
+        @hookimpl
+        def register_rewards(self, register):
+            register(Reward("half-done", "never used", lambda prompts, completions: []))
+            raise RuntimeError("scorer missing")
+
+    with plugin_registered(Impostor(), "impostor"), plugin_registered(Broken(), "broken"):
+        assert resolve_rewards("exact-match").score(["p"], ["no"], [{"answer": "yes"}])[0] == [0.0]
+        assert resolve_rewards("always-one")(["p"], ["x"]) == [1.0]
+        with pytest.raises(UnknownNameError):
+            resolve_rewards("half-done")
+    err = capsys.readouterr().err
+    assert "using 'rewards-builtin' (builtins take precedence)" in err and "scorer missing" in err
