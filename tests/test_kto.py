@@ -214,3 +214,15 @@ def test_bad_data_stops_finetune_before_the_model_loads_and_dry_run_too(tmp_path
     code, out, err = llmctl_in_process(capsys, "finetune", str(model_dir), "--method", "kto", "--data", str(path),
                                        "--dry-run")
     assert code == 0, err
+
+
+def test_a_batch_of_one_row_is_refused(tmp_path, capsys):
+    """With one row per micro-batch the mismatched row is the row itself, and z0 would be its own reward."""
+    from tests.align_fixtures import llmctl_in_process, word_model_dir
+
+    path = tmp_path / "kto.jsonl"
+    write_jsonl(path, kto_rows(3, 0))
+    code, _, err = llmctl_in_process(capsys, "finetune", str(word_model_dir(tmp_path / "base")), "--method", "kto",
+                                     "--data", str(path), "batch_size=1", "--dry-run")
+    assert code != 0
+    assert "setting 'batch_size' must be at least 2, got 1" in err.strip().splitlines()[-1]
