@@ -34,6 +34,7 @@ def kto_rows(count: int, seed: int, chat: bool = False) -> list[dict]:
 
 
 def write_jsonl(path, records) -> None:
+    """One JSON object per line."""
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 

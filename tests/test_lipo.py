@@ -106,10 +106,12 @@ def lists(count: int, seed: int, size: int = 4) -> list[dict]:
 
 
 def write_jsonl(path, records) -> None:
+    """One JSON object per line."""
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def our_batch(records: list[dict], tokenizer, list_size: int = 8) -> dict:
+    """Our encoding and batching of ``records`` (lists capped at ``list_size``)."""
     from llmctl.data.encode import chat_template_for
     from llmctl_plugins.methods.lipo._data import cap_list, collate_lipo, encode_lipo, parse_lipo
 
