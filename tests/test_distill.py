@@ -333,3 +333,43 @@ def test_packing_is_refused_across_tokenizers(tmp_path):
     data = write_instruction_data(tmp_path / "data.jsonl", count=4)
     with pytest.raises(DataError, match="packing=true cannot be used when the teacher has its own tokenizer"):
         finetune(student, "distill", data, tmp_path / "runs", f"teacher={teacher}", "packing=true")
+
+
+def test_a_vocabulary_that_only_adds_tokens_after_the_students_is_shared():
+    from transformers import AutoTokenizer
+
+    from llmctl.testing import tiny_tokenizer_dir, word_tokenizer_dir
+    from llmctl_plugins.methods.distill._teacher import same_vocabulary
+
+    student = AutoTokenizer.from_pretrained(tiny_tokenizer_dir())
+    teacher = AutoTokenizer.from_pretrained(tiny_tokenizer_dir())
+    teacher.add_tokens(["<extra-token>"])  # e.g. a pad token added when the teacher was fine-tuned
+    assert same_vocabulary(student, student)
+    assert same_vocabulary(student, teacher) and same_vocabulary(teacher, student)
+    assert not same_vocabulary(student, AutoTokenizer.from_pretrained(word_tokenizer_dir()))
+
+
+def test_paired_data_keeps_both_encodings_and_reads_val_data(tmp_path):
+    """Across tokenizers each example is encoded by both tokenizers; the batch carries the teacher's under _ keys."""
+    from transformers import AutoTokenizer
+
+    from llmctl.data.encode import IGNORE
+    from llmctl.testing import tiny_tokenizer_dir, word_tokenizer_dir, write_instruction_data
+    from llmctl.train.method import MethodContext, model_inputs
+    from llmctl_plugins.methods.distill._data import collate_paired, load_paired_data
+    from llmctl_plugins.methods.distill._teacher import Teacher
+
+    student = AutoTokenizer.from_pretrained(tiny_tokenizer_dir())
+    words = AutoTokenizer.from_pretrained(word_tokenizer_dir())
+    teacher = Teacher("t", "t", tmp_path, words, words.chat_template)
+    train = write_instruction_data(tmp_path / "train.jsonl", records=word_records(6, seed=0))
+    held = write_instruction_data(tmp_path / "held.jsonl", records=word_records(3, seed=1))
+    settings = {"packing": False, "max_length": 64, "train_on_prompt": False, "val_data": str(held), "val_split": 0.1,
+                "seed": 0}
+    data = load_paired_data(settings, MethodContext(tokenizer=student, data_path=train), teacher)
+    assert (len(data.train), len(data.validation)) == (6, 3)
+    item = data.train[0]
+    answer = [t for t in item.teacher.labels if t != IGNORE]
+    assert words.decode(answer).split()[-2:] == ["w7", "<|im_end|>"]  # the answer in the teacher's own tokens
+    batch = collate_paired(data.train[:2], 0, words)
+    assert batch["_teacher_input_ids"].shape[0] == 2 and set(model_inputs(batch)) == {"input_ids", "attention_mask"}
