@@ -26,6 +26,7 @@ from tests.align_fixtures import finetune, metrics_of
 
 
 def random_logits(rows: int, width: int, seed: int, scale: float = 3.0):
+    """Seeded Gaussian logits ``(rows, width)``, spread enough that the distributions are far from uniform."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -147,6 +148,7 @@ def one_thread():
 
 
 def name_records(numbers) -> list[dict]:
+    """``Name i`` → ``It is i.`` instruction records (words the tiny BPE tokenizer knows)."""
     return [{"instruction": f"Name {i}", "output": f"It is {i}."} for i in numbers]
 
 
@@ -226,6 +228,7 @@ def tiny_student(tmp_path: Path, tokenizer: str) -> Path:
 
 
 def distill(student: Path, teacher: Path, data: Path, tmp_path: Path, *overrides: str) -> Path:
+    """The run folder of 20 full-weight distillation steps of ``student`` from ``teacher`` on ``data``."""
     outcome = finetune(student, "distill", data, tmp_path / "runs", f"teacher={teacher}", "adapter=none",
                        "max_steps=20", "learning_rate=3e-3", "batch_size=8", *overrides)
     return outcome.run
