@@ -16,6 +16,7 @@ from tests.align_fixtures import lora, tiny_causal_lm, word_tokenizer
 
 REWARD = "reward=tests.ppo_rewards:target_word_count"
 TEMPERATURE = 0.7
+GROUP = 3
 
 
 def test_group_advantages_match_hand_computed_values():
@@ -39,12 +40,12 @@ def test_group_advantages_match_hand_computed_values():
 
 
 def _batch(tokenizer, seed: int = 0) -> dict:
-    """Six answers to prompts of one length (so trl's positions are ours), answers of different lengths."""
+    """Two prompts of one length (so trl's positions are ours), three answers each, of different lengths."""
     import torch
 
     rng = random.Random(seed)
     rows, width = 6, 7
-    prompts = [tokenizer(" ".join(f"w{rng.randrange(20, 300)}" for _ in range(5)))["input_ids"] for _ in range(rows)]
+    prompts = [tokenizer(" ".join(f"w{rng.randrange(20, 300)}" for _ in range(5)))["input_ids"] for _ in range(2)]
     completion = torch.full((rows, width), tokenizer.pad_token_id)
     mask = torch.zeros(rows, width)
     for row, length in enumerate([7, 3, 5, 1, 7, 4]):
@@ -53,6 +54,12 @@ def _batch(tokenizer, seed: int = 0) -> dict:
     prompt_ids = torch.tensor(prompts)
     return {"prompt_ids": prompt_ids, "prompt_mask": torch.ones_like(prompt_ids), "completion_ids": completion,
             "completion_mask": mask, "advantages": torch.tensor([1.3, -0.7, 0.4, -1.1, 0.0, 0.9])}
+
+
+def _trl_inputs(inputs: dict) -> dict:
+    """trl's layout: every answer's row carries its prompt."""
+    return {**inputs, "prompt_ids": inputs["prompt_ids"].repeat_interleave(GROUP, 0),
+            "prompt_mask": inputs["prompt_mask"].repeat_interleave(GROUP, 0)}
 
 
 def _trl_trainer(policy, tmp_path, tokenizer, **config):
@@ -83,43 +90,86 @@ def policy_and_batch():
     return policy, tokenizer, _batch(tokenizer)
 
 
-def _our_logps(policy, inputs, reference: bool = False):
+def _our_logps(policy, inputs, reference: bool = False, shared: bool = True):
+    import contextlib
+
     import torch
 
-    from llmctl_plugins.methods.grpo._rollout import completion_logprobs
+    from llmctl_plugins.methods.grpo._rollout import answer_logprobs
 
-    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
-    attention = torch.cat([inputs["prompt_mask"], inputs["completion_mask"].long()], 1)
-    width = inputs["completion_ids"].shape[1]
-    if reference:
-        with torch.no_grad(), policy.disable_adapter():
-            return completion_logprobs(policy, ids, attention, width, TEMPERATURE)
-    return completion_logprobs(policy, ids, attention, width, TEMPERATURE)
+    off = contextlib.nullcontext
+    with torch.no_grad() if reference else off(), policy.disable_adapter() if reference else off():
+        return answer_logprobs(policy, inputs, GROUP, TEMPERATURE, shared)
 
 
-def test_completion_logprobs_match_trl(policy_and_batch, tmp_path):
-    """Our log-probabilities (answer positions only, at the sampling temperature) are trl's, policy and reference."""
+@pytest.mark.parametrize("shared", [True, False])
+def test_completion_logprobs_match_trl(policy_and_batch, tmp_path, shared):
+    """Our log-probabilities (answer positions only, at the sampling temperature) are trl's, policy and reference,
+    with each prompt run once for its answers (its key/value cache shared) or every answer's whole row."""
     import torch
 
     policy, tokenizer, inputs = policy_and_batch
     trainer = _trl_trainer(policy, tmp_path, tokenizer)
-    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
-    attention = torch.cat([inputs["prompt_mask"], inputs["completion_mask"].long()], 1)
+    rows = _trl_inputs(inputs)
+    ids = torch.cat([rows["prompt_ids"], rows["completion_ids"]], 1)
+    attention = torch.cat([rows["prompt_mask"], rows["completion_mask"].long()], 1)
     with torch.no_grad():
         theirs, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, attention, 7)
         with trainer.model.disable_adapter():
             their_ref, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, attention, 7)
-        ours = _our_logps(policy, inputs)
+        ours = _our_logps(policy, inputs, shared=shared)
     mask = inputs["completion_mask"].bool()
     torch.testing.assert_close(ours[mask], theirs[mask], atol=1e-5, rtol=0)
-    torch.testing.assert_close(_our_logps(policy, inputs, reference=True)[mask], their_ref[mask], atol=1e-5, rtol=0)
+    our_ref = _our_logps(policy, inputs, reference=True, shared=shared)
+    torch.testing.assert_close(our_ref[mask], their_ref[mask], atol=1e-5, rtol=0)
     assert (ours[mask] - their_ref[mask]).abs().max() > 1e-3  # the adapter matters
 
 
-@pytest.mark.parametrize(("loss_type", "beta", "unbiased_kl"), [
-    ("grpo", 0.0, True), ("grpo", 0.04, True), ("grpo", 0.04, False), ("dr_grpo", 0.0, True),
-    ("dr_grpo", 0.04, True), ("dapo", 0.0, True), ("dapo", 0.04, True), ("dapo", 0.04, False)])
-def test_loss_and_gradients_match_trl(policy_and_batch, tmp_path, loss_type, beta, unbiased_kl):
+def test_shared_prompt_gradients_equal_full_rows(policy_and_batch):
+    """Running each prompt once (its cache repeated for the answers) gives the full rows' gradients, prompts of
+    different lengths (left padding) included."""
+    import torch
+
+    policy, _, inputs = policy_and_batch
+    inputs = dict(inputs)
+    inputs["prompt_mask"] = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])
+    inputs["prompt_ids"] = inputs["prompt_ids"].masked_fill(inputs["prompt_mask"] == 0, 0)
+    grads = []
+    for shared in (True, False):
+        model = copy.deepcopy(policy)
+        logps = _our_logps(model, inputs, shared=shared)
+        (logps * inputs["completion_mask"] * torch.linspace(-1, 1, 7)).sum().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grad, grads[1][name], atol=1e-5, rtol=0, msg=name)
+
+
+def test_sample_groups_decodes_like_generate():
+    """Greedy (top_k=1), the shared-prompt decode loop gives transformers' generate answers, prompt by prompt."""
+    import torch
+
+    from llmctl.train.sampling import SamplingSettings, sample_groups, sample_responses
+
+    tokenizer = word_tokenizer()
+    model = tiny_causal_lm(seed=3, vocab_size=len(tokenizer))
+    prompts = [[6, 7, 8, 9, 10], [11, 12], [13, 14, 15]]
+    settings = SamplingSettings(max_new_tokens=6, temperature=1.0, top_k=1)
+    eos = int(model(torch.tensor([[11, 12]])).logits[0, -1].argmax())  # the second prompt stops at once
+    grouped = sample_groups(model, prompts, 2, 0, eos, settings)
+    plain = sample_responses(model, [p for p in prompts for _ in range(2)], 0, eos, settings)
+    width = grouped["response_mask"].shape[1]
+    assert plain["response_mask"].shape[1] >= width
+    for key in ("input_ids", "attention_mask"):
+        torch.testing.assert_close(grouped[key], plain[key][:, :grouped[key].shape[1]])
+    assert grouped["response_mask"][2:4].sum() == 2  # one token each: the EOS, kept
+    assert grouped["prompt_ids"].shape == (3, 5) and grouped["prompt_mask"].sum() == 10
+
+
+@pytest.mark.parametrize(("loss_type", "beta", "unbiased_kl", "shared"), [
+    ("grpo", 0.0, True, True), ("grpo", 0.04, True, True), ("grpo", 0.04, False, False), ("dr_grpo", 0.0, True, True),
+    ("dr_grpo", 0.04, True, False), ("dapo", 0.0, True, False), ("dapo", 0.04, True, True),
+    ("dapo", 0.04, False, True)])
+def test_loss_and_gradients_match_trl(policy_and_batch, tmp_path, loss_type, beta, unbiased_kl, shared):
     """Same batch, same old and reference log-probs: trl's ``_compute_loss`` and our method's loss agree."""
     import torch
 
@@ -135,7 +185,8 @@ def test_loss_and_gradients_match_trl(policy_and_batch, tmp_path, loss_type, bet
         ref = _our_logps(policy, inputs, reference=True) if beta else None
     trainer = _trl_trainer(policy, tmp_path, tokenizer, loss_type=loss_type, beta=beta, epsilon=0.2,
                            epsilon_high=epsilon_high, use_bias_correction_kl=unbiased_kl)
-    trl_inputs = {**inputs, "old_per_token_logps": old, "num_items_in_batch": inputs["completion_mask"].sum()}
+    trl_inputs = {**_trl_inputs(inputs), "old_per_token_logps": old,
+                  "num_items_in_batch": inputs["completion_mask"].sum()}
     if beta:
         trl_inputs["ref_per_token_logps"] = ref
     theirs = trainer._compute_loss(trainer.model, trl_inputs)
@@ -144,12 +195,9 @@ def test_loss_and_gradients_match_trl(policy_and_batch, tmp_path, loss_type, bet
 
     method = GrpoMethod()
     method.grpo = GrpoSettings(loss_type=loss_type, beta=beta, epsilon=0.2, epsilon_high=epsilon_high,
-                               max_new_tokens=7, temperature=TEMPERATURE, num_generations=3,
-                               unbiased_kl=unbiased_kl)
-    batch = {"input_ids": torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1),
-             "attention_mask": torch.cat([inputs["prompt_mask"], inputs["completion_mask"].long()], 1),
-             "completion_mask": inputs["completion_mask"], "advantages": inputs["advantages"], "old_logps": old,
-             "ref_logps": ref, "_metrics": {}, "_rollout": 0}
+                               max_new_tokens=7, temperature=TEMPERATURE, num_generations=GROUP,
+                               unbiased_kl=unbiased_kl, shared_prompt=shared)
+    batch = {**inputs, "old_logps": old, "ref_logps": ref, "_metrics": {}, "_rollout": 0}
     policy.train()
     out = method.loss(policy, batch, {})
     ours = out.total / method.count(batch)  # the loop divides the summed loss by the step's units

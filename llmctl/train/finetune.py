@@ -256,7 +256,7 @@ def run_finetune(request: FinetuneRequest, *, resume: str | None = None, dist: D
     if dist.is_main:
         write_json_atomic(run / META_FILE, _record(plan, run, "running", None, trainable, total, started))
     wrapped = wrap_model(model, dist, plan.settings["strategy"], device)
-    precision = precision_for(plan.settings, status)
+    precision = context.precision = precision_for(plan.settings, status)
     hint = f"llmctl finetune --resume {run}"
     status_word = "interrupted"
     result: LoopResult | None = None

@@ -35,7 +35,9 @@ class MethodContext:
     ``family`` is the model's :class:`llmctl.descriptors.Family` (None for a model type no plugin handles);
     ``model_dir`` the base model's folder; ``device`` where training runs (``meta`` in ``--dry-run``);
     ``data_path``/``data_format`` the ``--data`` file; ``trust_remote_code`` the user's explicit flag, to pass on to
-    anything the method loads (a reward model, a teacher); ``run_dir`` the run folder (None before it exists).
+    anything the method loads (a reward model, a teacher); ``run_dir`` the run folder (None before it exists);
+    ``precision`` the autocast the loop runs ``loss`` under (``fp32``, ``bf16``, ``fp16``; known once training
+    starts), for work a method does outside it, such as sampling in ``collate``.
     """
 
     family: Any = None
@@ -46,6 +48,7 @@ class MethodContext:
     data_format: str = "auto"
     trust_remote_code: bool = False
     run_dir: Path | None = None
+    precision: str = "fp32"
 
 
 @dataclass

@@ -46,6 +46,8 @@ class GrpoSettings(AdapterSettings, SamplingSettings):
     epsilon: float = setting(0.2, "ratio clip below (and above unless epsilon_high)", range=Range(0, low_open=True))
     epsilon_high: float = setting(0.0, "ratio clip above (DAPO's clip-higher, e.g. 0.28; 0: epsilon)",
                                   range=Range(0))
+    shared_prompt: bool = setting(True, "run each prompt once for its G answers (one key/value cache) when sampling "
+                                        "and scoring; false: every answer's whole sequence, as trl does")
     num_iterations: int = setting(1, "optimizer steps per rollout (>1 reuses it, with ratio clipping)",
                                   range=Range(1))
 

@@ -66,13 +66,15 @@ class GrpoMethod(TrainingMethod):
 
     def collate(self, items: list[Any], context: MethodContext) -> dict[str, Any]:
         """The rollout of these prompts: sampled now, or the kept one while ``num_iterations`` reuses it."""
+        from llmctl.train.loop import autocast_context
         from llmctl_plugins.methods.grpo._rollout import make_rollout
 
         index, self.micro = self.micro, self.micro + 1
         reuse = self.grpo.num_iterations > 1 and self.step % self.grpo.num_iterations != 0
         if reuse and index < len(self.rollouts):
             return {**self.rollouts[index], "_rollout": index}
-        batch = make_rollout(self.policy, self.tokenizer, items, self.rewards, self.grpo, step=self.step + 1)
+        with autocast_context(context.precision, context.device):  # sampled in the precision the loss trains in
+            batch = make_rollout(self.policy, self.tokenizer, items, self.rewards, self.grpo, step=self.step + 1)
         if self.grpo.num_iterations > 1:
             del self.rollouts[index:]
             self.rollouts.append(batch)
@@ -91,13 +93,14 @@ class GrpoMethod(TrainingMethod):
         from llmctl.train.distributed import unwrap
         from llmctl.train.reference import reference_of
         from llmctl_plugins.methods.grpo._loss import masked_mean, summed_loss, token_terms
-        from llmctl_plugins.methods.grpo._rollout import completion_logprobs
+        from llmctl_plugins.methods.grpo._rollout import answer_logprobs
 
         grpo = self.grpo
         mask = batch["completion_mask"]
-        width = mask.shape[1]
-        ids, attention = batch["input_ids"], batch["attention_mask"]
-        logps = completion_logprobs(model, ids, attention, width, grpo.temperature)
+        # each prompt once for its G answers, unless a DDP wrapper needs its single forward per backward
+        shared = grpo.shared_prompt and model is unwrap(model) and not _distributed()
+        group, temperature = grpo.num_generations, grpo.temperature
+        logps = answer_logprobs(model, batch, group, temperature, shared)
         kept = self.rollouts[batch["_rollout"]] if grpo.num_iterations > 1 else {}
         old = batch.get("old_logps")
         if old is None:  # the rollout's first use: the policy that sampled it is this one
@@ -105,7 +108,7 @@ class GrpoMethod(TrainingMethod):
         ref = batch.get("ref_logps")
         if grpo.beta and ref is None:
             with torch.no_grad(), reference_of(unwrap(model), self.reference) as reference:
-                ref = kept["ref_logps"] = completion_logprobs(reference, ids, attention, width, grpo.temperature)
+                ref = kept["ref_logps"] = answer_logprobs(reference, batch, group, temperature, grpo.shared_prompt)
         terms = token_terms(logps, old, batch["advantages"], epsilon=grpo.epsilon,
                             epsilon_high=grpo.epsilon_high or grpo.epsilon, beta=grpo.beta, ref_logps=ref,
                             unbiased_kl=grpo.unbiased_kl)
@@ -113,7 +116,8 @@ class GrpoMethod(TrainingMethod):
         metrics = {**batch["_metrics"], "clip_fraction": masked_mean(terms.clipped, mask)}
         if terms.kl is not None:
             metrics["kl"] = masked_mean(terms.kl.detach(), mask)
-        return LossOutput(total, self.count(batch), metrics, tokens=int(attention.sum()))
+        prompt_tokens = int(batch["prompt_mask"].sum()) * (1 if shared else group)
+        return LossOutput(total, self.count(batch), metrics, tokens=prompt_tokens + int(mask.sum()))
 
     def after_step(self, model: Any, step: int) -> None:
         """Count the step: the next one reuses the kept rollouts or samples new ones."""
@@ -132,4 +136,11 @@ class GrpoMethod(TrainingMethod):
     def output_kind(self, settings: Any) -> str:
         """An adapter, or the whole policy with ``adapter=none``."""
         return adapter_output(settings)
+
+
+def _distributed() -> bool:
+    """Whether this process is one of several (DDP/FSDP runs keep one forward pass per backward)."""
+    import torch.distributed
+
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
