@@ -19,6 +19,17 @@ TEMPERATURE = 0.7
 GROUP = 3
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread, and other work on a 2-core machine does not stall them."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_group_advantages_match_hand_computed_values():
     import torch
 
@@ -261,7 +272,8 @@ def test_sigkill_then_resume_gives_the_same_rewards_and_losses(tmp_path, monkeyp
         run_finetune(FinetuneRequest({str(model)!r}, "grpo", {str(data)!r}, overrides={RESUME!r}, name="killed"),
                      callbacks=[kill_at_four])
     """)
-    child = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), capture_output=True)
+    child = subprocess.run([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                           capture_output=True)
     assert child.returncode == -9, child.stderr.decode()[-2000:]
     checkpoint = tmp_path / "runs" / "killed" / "checkpoints" / "step-000003"
     assert (checkpoint / "method-0.pt").is_file()  # the rollout step 4 reuses
