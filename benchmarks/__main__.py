@@ -17,6 +17,7 @@ SUITE = (
     "benchmarks.finetune:run",
     "benchmarks.finetune:run_precision",
     "benchmarks.align:run",
+    "benchmarks.grpo:run",
     "benchmarks.quantization:run",
 )
 

@@ -155,6 +155,25 @@ def test_shared_prompt_gradients_equal_full_rows(policy_and_batch):
         torch.testing.assert_close(grad, grads[1][name], atol=1e-5, rtol=0, msg=name)
 
 
+@pytest.mark.parametrize("family", ["gemma", "mixtral", "phi3", "qwen2"])
+def test_shared_prompt_logprobs_equal_full_rows_in_other_families(family):
+    """The repeated key/value cache works for every decoder the families bring (sliding windows, experts, fused qkv)."""
+    import torch
+
+    from llmctl_plugins.methods.grpo._rollout import answer_logprobs
+
+    model = tiny_causal_lm(family, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    batch = {"prompt_ids": torch.randint(3, 500, (2, 5), generator=generator),
+             "prompt_mask": torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]),
+             "completion_ids": torch.randint(3, 500, (6, 4), generator=generator),
+             "completion_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0],
+                                              [1, 1, 1, 1]]).float()}
+    with torch.no_grad():
+        shared, full = (answer_logprobs(model, batch, GROUP, TEMPERATURE, flag) for flag in (True, False))
+    torch.testing.assert_close(shared * batch["completion_mask"], full * batch["completion_mask"], atol=1e-5, rtol=0)
+
+
 def test_sample_groups_decodes_like_generate():
     """Greedy (top_k=1), the shared-prompt decode loop gives transformers' generate answers, prompt by prompt."""
     import torch

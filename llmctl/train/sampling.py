@@ -102,16 +102,18 @@ def sample_groups(model: Any, prompt_ids: Sequence[Sequence[int]], group: int, p
     import torch
 
     from llmctl.train.distributed import unsharded
+    from llmctl.train.method import accepts_logits_to_keep
 
     prompts, prompt_mask = left_padded(prompt_ids, pad_token_id)
     device = next(model.parameters()).device
     prompts, prompt_mask = prompts.to(device), prompt_mask.to(device)
+    last_only = {"logits_to_keep": 1} if accepts_logits_to_keep(model) else {}
     was_training = model.training
     model.eval()
     tokens = []
     with torch.no_grad(), unsharded(model):
         out = model(input_ids=prompts, attention_mask=prompt_mask,
-                    position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True, logits_to_keep=1)
+                    position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0), use_cache=True, **last_only)
         cache = out.past_key_values
         cache.batch_repeat_interleave(group)
         logits = out.logits[:, -1].repeat_interleave(group, 0)

@@ -91,6 +91,7 @@ class GrpoMethod(TrainingMethod):
         import torch
 
         from llmctl.train.distributed import unwrap
+        from llmctl.train.method import accepts_logits_to_keep
         from llmctl.train.reference import reference_of
         from llmctl_plugins.methods.grpo._loss import masked_mean, summed_loss, token_terms
         from llmctl_plugins.methods.grpo._rollout import answer_logprobs
@@ -98,7 +99,8 @@ class GrpoMethod(TrainingMethod):
         grpo = self.grpo
         mask = batch["completion_mask"]
         # each prompt once for its G answers, unless a DDP wrapper needs its single forward per backward
-        shared = grpo.shared_prompt and model is unwrap(model) and not _distributed()
+        shared = (grpo.shared_prompt and model is unwrap(model) and not _distributed()
+                  and accepts_logits_to_keep(model))
         group, temperature = grpo.num_generations, grpo.temperature
         logps = answer_logprobs(model, batch, group, temperature, shared)
         kept = self.rollouts[batch["_rollout"]] if grpo.num_iterations > 1 else {}
@@ -108,7 +110,8 @@ class GrpoMethod(TrainingMethod):
         ref = batch.get("ref_logps")
         if grpo.beta and ref is None:
             with torch.no_grad(), reference_of(unwrap(model), self.reference) as reference:
-                ref = kept["ref_logps"] = answer_logprobs(reference, batch, group, temperature, grpo.shared_prompt)
+                ref = kept["ref_logps"] = answer_logprobs(reference, batch, group, temperature,
+                                                          grpo.shared_prompt and accepts_logits_to_keep(reference))
         terms = token_terms(logps, old, batch["advantages"], epsilon=grpo.epsilon,
                             epsilon_high=grpo.epsilon_high or grpo.epsilon, beta=grpo.beta, ref_logps=ref,
                             unbiased_kl=grpo.unbiased_kl)
