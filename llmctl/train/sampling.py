@@ -65,6 +65,8 @@ def sample_responses(model: Any, prompt_ids: Sequence[Sequence[int]], pad_token_
     import torch
 
     prompts, prompt_mask = left_padded(prompt_ids, pad_token_id)
+    device = next(model.parameters()).device
+    prompts, prompt_mask = prompts.to(device), prompt_mask.to(device)
     width = prompts.shape[1]
     was_training = model.training
     model.eval()
