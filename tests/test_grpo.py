@@ -174,6 +174,22 @@ def test_shared_prompt_logprobs_equal_full_rows_in_other_families(family):
     torch.testing.assert_close(shared * batch["completion_mask"], full * batch["completion_mask"], atol=1e-5, rtol=0)
 
 
+def test_next_token_draws_from_the_tempered_top_k_distribution():
+    import torch
+
+    from llmctl.train.sampling import SamplingSettings, next_token
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1e9, 0.5]]).repeat(100_000, 1)
+    for temperature, top_k in ((1.0, 0), (0.5, 2)):
+        kept = logits[0] if not top_k else torch.tensor([-1e9, 1.0, 2.0, -1e9, -1e9])
+        expected = torch.softmax(kept / temperature, -1)
+        drawn = next_token(logits, SamplingSettings(1, temperature, top_k))
+        frequencies = torch.bincount(drawn, minlength=5).float() / len(drawn)
+        torch.testing.assert_close(frequencies, expected, atol=5e-3, rtol=0)
+        assert frequencies[3] == 0  # a token of probability 0 is never drawn
+
+
 def test_sample_groups_decodes_like_generate():
     """Greedy (top_k=1), the shared-prompt decode loop gives transformers' generate answers, prompt by prompt."""
     import torch
