@@ -37,3 +37,33 @@ class AdapterOff:
     def __call__(self, **inputs: Any) -> Any:
         with self.model.disable_adapter():
             return self.model(**inputs)
+
+
+class ReferencePolicyMethod:
+    """Mixin for methods that train a policy against a reference (DPO, KTO, LiPO, GRPO, PPO).
+
+    ``prepare`` wraps the model as the ``adapter`` setting asks (:func:`llmctl.train.adapters.wrap_for_training`)
+    and keeps the frozen copy when every weight trains; :meth:`reference_model` is what to score the reference with;
+    ``output_kind`` follows the ``adapter`` setting. Put it before :class:`llmctl.train.method.TrainingMethod`.
+    """
+
+    reference: Any = None
+
+    def prepare(self, model: Any, settings: Any, context: Any) -> Any:
+        """An adapter on the policy (reference = adapter off), or full weights with a frozen reference copy."""
+        from llmctl.train.adapters import wrap_for_training
+
+        model, self.reference = wrap_for_training(model, settings, context)
+        return model
+
+    def output_kind(self, settings: Any) -> str:
+        """An adapter, or the whole policy with ``adapter=none``."""
+        from llmctl.train.adapters import adapter_output
+
+        return adapter_output(settings)
+
+    def reference_model(self, model: Any) -> Any:
+        """The frozen copy, or the (unwrapped) peft policy called with its adapter switched off."""
+        from llmctl.train.distributed import unwrap
+
+        return self.reference if self.reference is not None else AdapterOff(unwrap(model))

@@ -5,27 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from llmctl.models.tokens import pad_token_id
-from llmctl.train.adapters import adapter_output, wrap_for_training
 from llmctl.train.method import LossOutput, MethodContext, TrainingMethod
 from llmctl.train.prompts import load_preference_data
+from llmctl.train.reference import ReferencePolicyMethod
 
 
-class DpoMethod(TrainingMethod):
+class DpoMethod(ReferencePolicyMethod, TrainingMethod):
     """Preference optimisation from prompt/chosen/rejected pairs."""
 
     name = "dpo"
-
-    def __init__(self) -> None:
-        self.reference: Any = None
-
-    def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
-        """An adapter on the policy (reference = adapter off), or full weights with a frozen reference copy."""
-        model, self.reference = wrap_for_training(model, settings, context)
-        return model
-
-    def output_kind(self, settings: Any) -> str:
-        """An adapter, or the whole policy with ``adapter=none``."""
-        return adapter_output(settings)
 
     def load_data(self, settings: Any, context: MethodContext) -> Any:
         """Preference pairs, validated with file:line errors and encoded with the chat template."""
@@ -43,13 +31,9 @@ class DpoMethod(TrainingMethod):
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed DPO loss over the batch's pairs, with rewards, margin and accuracy as metrics."""
-        from llmctl.train.distributed import unwrap
-        from llmctl.train.reference import AdapterOff
         from llmctl_plugins.methods.dpo._loss import preference_batch_loss
 
-        reference = self.reference
-        if reference is None:  # the adapter is switched off on the unwrapped peft model
-            reference = AdapterOff(unwrap(model))
+        reference = self.reference_model(model)
         result = preference_batch_loss(model, batch, settings["beta"], settings["label_smoothing"],
                                        settings["loss_type"], reference_model=reference)
         pairs = self.count(batch)

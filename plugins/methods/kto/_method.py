@@ -5,27 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from llmctl.models.tokens import pad_token_id
-from llmctl.train.adapters import adapter_output, wrap_for_training
 from llmctl.train.method import LossOutput, MethodContext, TrainingMethod
+from llmctl.train.reference import ReferencePolicyMethod
 
 
-class KtoMethod(TrainingMethod):
+class KtoMethod(ReferencePolicyMethod, TrainingMethod):
     """Alignment from unpaired completions labelled desirable or undesirable."""
 
     name = "kto"
 
     def __init__(self) -> None:
-        self.reference: Any = None
         self.max_length: int | None = None
-
-    def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
-        """An adapter on the policy (reference = adapter off), or full weights with a frozen reference copy."""
-        model, self.reference = wrap_for_training(model, settings, context)
-        return model
-
-    def output_kind(self, settings: Any) -> str:
-        """An adapter, or the whole policy with ``adapter=none``."""
-        return adapter_output(settings)
 
     def check_data(self, settings: Any, context: MethodContext) -> int:
         """Check every row of the data file without a tokenizer (``--dry-run``); the number of rows."""
@@ -52,13 +42,9 @@ class KtoMethod(TrainingMethod):
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed KTO loss over the batch's rows, with the KL reference point and rewards as metrics."""
-        from llmctl.train.distributed import unwrap
-        from llmctl.train.reference import AdapterOff
         from llmctl_plugins.methods.kto._loss import kto_batch_loss
 
-        reference = self.reference
-        if reference is None:  # the adapter is switched off on the unwrapped peft model
-            reference = AdapterOff(unwrap(model))
+        reference = self.reference_model(model)
         result = kto_batch_loss(model, batch, settings["beta"], settings["desirable_weight"],
                                 settings["undesirable_weight"], reference_model=reference)
         return LossOutput(result.losses.sum(), self.count(batch), result.metrics(),

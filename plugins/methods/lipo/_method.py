@@ -5,26 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from llmctl.models.tokens import pad_token_id
-from llmctl.train.adapters import adapter_output, wrap_for_training
 from llmctl.train.method import LossOutput, MethodContext, TrainingMethod
+from llmctl.train.reference import ReferencePolicyMethod
 
 
-class LipoMethod(TrainingMethod):
+class LipoMethod(ReferencePolicyMethod, TrainingMethod):
     """Listwise preference optimisation from prompts with lists of scored responses."""
 
     name = "lipo"
-
-    def __init__(self) -> None:
-        self.reference: Any = None
-
-    def prepare(self, model: Any, settings: Any, context: MethodContext) -> Any:
-        """An adapter on the policy (reference = adapter off), or full weights with a frozen reference copy."""
-        model, self.reference = wrap_for_training(model, settings, context)
-        return model
-
-    def output_kind(self, settings: Any) -> str:
-        """An adapter, or the whole policy with ``adapter=none``."""
-        return adapter_output(settings)
 
     def check_data(self, settings: Any, context: MethodContext) -> int:
         """Check every list of the data file without a tokenizer (``--dry-run``); the number of lists."""
@@ -50,13 +38,9 @@ class LipoMethod(TrainingMethod):
 
     def loss(self, model: Any, batch: dict[str, Any], settings: Any) -> LossOutput:
         """Summed LiPO-λ loss over the batch's lists, with rewards and ranking accuracy as metrics."""
-        from llmctl.train.distributed import unwrap
-        from llmctl.train.reference import AdapterOff
         from llmctl_plugins.methods.lipo._loss import lipo_batch_loss
 
-        reference = self.reference
-        if reference is None:  # the adapter is switched off on the unwrapped peft model
-            reference = AdapterOff(unwrap(model))
+        reference = self.reference_model(model)
         result = lipo_batch_loss(model, batch, settings["beta"], reference_model=reference)
         return LossOutput(result.losses.sum(), self.count(batch), result.metrics(),
                           tokens=int(batch["attention_mask"].sum()))
