@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import ROOT
+from benchmarks import ROOT, spawn_worker
 from benchmarks.report import Row, Section
 
 MODEL = "smollm2-135m"
@@ -104,12 +103,7 @@ def _worker(kind: str) -> dict[str, float]:
 
 def _spawn(kind: str) -> dict[str, float]:
     """Run one worker in a fresh process and return its JSON report."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.grpo", kind], capture_output=True, text=True,
-                          check=False, cwd=ROOT)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{kind} worker failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(lines[-1])
+    return spawn_worker("benchmarks.grpo", kind)
 
 
 def run() -> Section:
